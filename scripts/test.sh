@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the Debian test peers it needs when run as root, builds, runs node:test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the integration tests run for real: command -> package.
+declare -A PEERS=( [mosquitto]=mosquitto [pg_ctlcluster]=postgresql )
+missing=()
+for cmd in "${!PEERS[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PEERS[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing Debian test peers: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The packages start their own services; the tests start private instances instead.
+    systemctl stop mosquitto postgresql >/dev/null 2>&1 || service mosquitto stop >/dev/null 2>&1 || true
+  else
+    echo "test: missing test peers. Install them with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+npm run --silent build
+files=$(find test -name '*.test.ts' | sort)
+exec node --import tsx --test --test-concurrency=2 --test-timeout=120000 $files

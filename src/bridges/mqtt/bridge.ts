@@ -1,0 +1,194 @@
+/**
+ * The MQTT bridge: the embedded broker (or an external one), the hub's connection, discovery and
+ * state publishing, bridge requests and events. It maps bus events to topics; no business rules.
+ */
+import { randomBytes } from 'node:crypto';
+import { viewOf } from '../../entities/registry.js';
+import type { EntityContext } from '../../entities/types.js';
+import type { EventBus } from '../../hub/bus.js';
+import type { Settings } from '../../hub/config/settings.js';
+import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
+import type { Extension } from '../../hub/extension.js';
+import type { HubInfo } from '../../hub/info.js';
+import type { Logger } from '../../hub/logger.js';
+import type { RequestRegistry } from '../../hub/requests.js';
+import type { ThingRegistry } from '../../hub/things.js';
+import { EmbeddedBroker } from './broker.js';
+import { MqttConnection } from './connection.js';
+import { DiscoveryPublisher } from './publisher.js';
+import { RequestRouter } from './request-router.js';
+
+export interface MqttBridgeDeps {
+  settings: Settings;
+  entityContext: EntityContext;
+  bus: EventBus;
+  things: ThingRegistry;
+  requests: RequestRegistry;
+  visibility: DiscoveryVisibility;
+  logger: Logger;
+  info: () => HubInfo;
+}
+
+export class MqttBridge implements Extension {
+  readonly name = 'mqtt';
+  private broker: EmbeddedBroker | null = null;
+  private conn: MqttConnection | null = null;
+  private publisher: DiscoveryPublisher | null = null;
+  private offs: Array<() => void> = [];
+  private brokerUrl = '';
+  private stopping = false;
+
+  constructor(private readonly d: MqttBridgeDeps) {}
+
+  get connected(): boolean {
+    return this.conn?.connected === true;
+  }
+
+  get brokerInfo(): { mode: 'embedded' | 'external'; url: string } {
+    return { mode: this.d.settings.mqttUrl ? 'external' : 'embedded', url: this.brokerUrl };
+  }
+
+  async start(): Promise<void> {
+    const { settings: s, entityContext: ctx, logger } = this.d;
+    this.stopping = false;
+    let url = s.mqttUrl;
+    let username = s.mqttUsername;
+    let password = s.mqttPassword;
+    if (!url) {
+      this.broker = new EmbeddedBroker({ host: s.brokerHost, port: s.brokerPort, username: s.brokerUsername, password: s.brokerPassword });
+      const port = await this.broker.start();
+      const host = s.brokerHost === '0.0.0.0' || s.brokerHost === '::' ? '127.0.0.1' : s.brokerHost;
+      url = `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      username = s.brokerUsername;
+      password = s.brokerPassword;
+      logger.info({ host: s.brokerHost, port, secured: username !== '' }, 'embedded MQTT broker listening');
+    }
+    this.brokerUrl = url;
+    const stateTopic = `${ctx.base}/bridge/state`;
+    const conn = new MqttConnection(
+      {
+        url,
+        username,
+        password,
+        clientId: `hearth_${s.nodeId}_${randomBytes(3).toString('hex')}`,
+        protocolVersion: s.mqttUrl ? 5 : 4,
+        will: { topic: stateTopic, payload: 'offline' },
+      },
+      logger.child({ component: 'mqtt' }),
+    );
+    this.conn = conn;
+    const publish = (topic: string, payload: string, opts: { retain: boolean }): Promise<void> => conn.publish(topic, payload, opts);
+    const outbox = { get connected() { return conn.connected; }, publish };
+    const publisher = new DiscoveryPublisher(ctx, outbox, this.d.visibility, logger, viewOf);
+    this.publisher = publisher;
+    const router = new RequestRouter(
+      ctx.base,
+      this.d.requests,
+      (topic, payload, correlationData) =>
+        conn.publish(topic, payload, { retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
+      logger,
+    );
+
+    conn.handle(router.filter, (topic, payload, packet) => void router.route(topic, payload, packet));
+    conn.handle(`${ctx.discoveryPrefix}/status`, (_t, payload) => {
+      if (payload.toString() === 'online') void this.republish();
+    });
+    // A stale will (an earlier process of this hub that died) must not leave us shown offline.
+    conn.handle(stateTopic, (_t, payload) => {
+      if (payload.toString() === 'offline' && !this.stopping && conn.connected) void conn.publish(stateTopic, 'online', { retain: true });
+    });
+    const startup = this.retainedConfigs(conn);
+    conn.onConnect(() => void this.onConnect(startup));
+    conn.onDisconnect(() => this.d.bus.emit('mqtt.connection', { connected: false }));
+
+    const bus = this.d.bus;
+    this.offs = [
+      bus.on('thing.changed', async (t) => {
+        await publisher.update(t);
+        if (t.kind === 'hub') await this.publishInfo();
+      }),
+      bus.on('thing.removed', (ref) => publisher.remove(ref)),
+      bus.on('bridge.event', (e) => {
+        if (conn.connected) return conn.publish(`${ctx.base}/bridge/event`, JSON.stringify(e), { retain: false });
+      }),
+      bus.on('settings.changed', () => this.publishInfo()),
+      bus.on('discovery.shown', () => this.republish()),
+    ];
+    await conn.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.offs.forEach((off) => off());
+    this.offs = [];
+    const base = this.d.entityContext.base;
+    await this.conn?.close({ topic: `${base}/bridge/state`, payload: 'offline' });
+    this.conn = null;
+    await this.broker?.stop();
+    this.broker = null;
+  }
+
+  private async republish(): Promise<void> {
+    if (!this.conn?.connected || !this.publisher) return;
+    await this.publishInfo();
+    await this.publisher.republishAll(this.d.things.all());
+  }
+
+  private async publishInfo(): Promise<void> {
+    if (!this.conn?.connected) return;
+    await this.conn.publish(`${this.d.entityContext.base}/bridge/info`, JSON.stringify(this.d.info()), { retain: true });
+  }
+
+  private async onConnect(startup: { done: Promise<Map<string, string | undefined>> }): Promise<void> {
+    const conn = this.conn;
+    if (!conn || !this.publisher) return;
+    try {
+      await conn.publish(`${this.d.entityContext.base}/bridge/state`, 'online', { retain: true });
+      this.d.bus.emit('mqtt.connection', { connected: true });
+      await this.republish();
+      const stale = await this.publisher.clearStale(await startup.done);
+      if (stale.length) this.d.logger.info({ devices: stale }, 'cleared discovery of things that no longer exist');
+    } catch (e) {
+      this.d.logger.warn({ err: e }, 'publishing after connect failed');
+    }
+  }
+
+  /**
+   * Collects the retained discovery configs under this hub's ids, once, at the first connect. A
+   * marker published after subscribing comes back after every retained message: then it is done.
+   */
+  private retainedConfigs(conn: MqttConnection): { done: Promise<Map<string, string | undefined>> } {
+    const { entityContext: ctx } = this.d;
+    const found = new Map<string, string | undefined>();
+    const marker = `${ctx.base}/bridge/sync/${randomBytes(6).toString('hex')}`;
+    let finished = false;
+    let resolve!: (m: Map<string, string | undefined>) => void;
+    const done = new Promise<Map<string, string | undefined>>((r) => (resolve = r));
+    conn.handle(`${ctx.discoveryPrefix}/device/+/config`, (topic, payload, packet) => {
+      const deviceId = topic.split('/').at(-2)!;
+      if (!this.publisher?.isOurs(deviceId)) return;
+      if (payload.length === 0) {
+        if (!packet.retain) void this.publisher.onConfigCleared(deviceId);
+        return;
+      }
+      if (finished || !packet.retain) return;
+      let stateTopic: string | undefined;
+      try {
+        const doc = JSON.parse(payload.toString()) as { state_topic?: unknown };
+        if (typeof doc.state_topic === 'string') stateTopic = doc.state_topic;
+      } catch {
+        // Not ours to judge: a config we cannot read is cleared all the same.
+      }
+      found.set(deviceId, stateTopic);
+    });
+    conn.handle(`${ctx.base}/bridge/sync/+`, (topic) => {
+      if (topic !== marker || finished) return;
+      finished = true;
+      resolve(found);
+    });
+    conn.onConnect(() => {
+      if (!finished) void conn.publish(marker, '', { retain: false });
+    });
+    return { done };
+  }
+}

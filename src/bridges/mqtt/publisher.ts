@@ -1,0 +1,117 @@
+/**
+ * Publishes every thing's Home Assistant discovery and state: only what changed, removes what
+ * disappeared, everything again on (re)connect and when Home Assistant comes online, stale configs
+ * cleared at start, and devices the user deleted in Home Assistant left alone until shown again.
+ */
+import { discoveryMessage, discoveryTopic, hubDeviceId } from '../../entities/discovery.js';
+import type { EntityContext, Platform, ThingView } from '../../entities/types.js';
+import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
+import type { Logger } from '../../hub/logger.js';
+import { COUNTED_KINDS, type ThingChange, type ThingRef } from '../../hub/things.js';
+
+export interface Outbox {
+  readonly connected: boolean;
+  publish(topic: string, payload: string, opts: { retain: boolean }): Promise<void>;
+}
+
+interface Published {
+  ref: ThingRef;
+  stateTopic: string;
+  config: string;
+  state: string;
+  /** field -> platform of what Home Assistant has now, to send removals once. */
+  platforms: Record<string, Platform>;
+}
+
+export class DiscoveryPublisher {
+  private readonly published = new Map<string, Published>();
+  /** Devices cleared while disconnected: cleared on the next connect. */
+  private readonly pendingClears = new Map<string, string>();
+  /** Our own empty configs, so their echo is not taken for a deletion by the user. */
+  private readonly selfCleared = new Set<string>();
+
+  constructor(
+    private readonly ctx: EntityContext,
+    private readonly out: Outbox,
+    private readonly visibility: DiscoveryVisibility,
+    private readonly logger: Logger,
+    /** The entity layer: src/entities/registry's viewOf. */
+    private readonly viewOf: (ctx: EntityContext, thing: ThingChange) => ThingView,
+  ) {}
+
+  /** Is this discovery object id one of this hub's (and not another node's)? */
+  isOurs(deviceId: string): boolean {
+    const hub = hubDeviceId(this.ctx);
+    if (deviceId === hub) return true;
+    return COUNTED_KINDS.some((k) => deviceId.startsWith(`${hub}_${k}_`));
+  }
+
+  deviceIds(): string[] {
+    return [...this.published.keys()];
+  }
+
+  async update(thing: ThingChange, force = false): Promise<void> {
+    const view = this.viewOf(this.ctx, thing);
+    if (this.visibility.isHidden(view.deviceId)) return;
+    const prev = this.published.get(view.deviceId);
+    const removed: Record<string, Platform> = {};
+    for (const [field, p] of Object.entries(prev?.platforms ?? {})) if (!(field in view.components)) removed[field] = p;
+    const config = JSON.stringify(discoveryMessage(this.ctx, view, removed));
+    const state = JSON.stringify(view.state);
+    const platforms = Object.fromEntries(Object.entries(view.components).map(([f, c]) => [f, c.p]));
+    // Before the first send to Home Assistant the removals are meaningless: it never saw those fields.
+    const entry: Published = { ref: { kind: thing.kind, id: thing.id }, stateTopic: view.stateTopic, config, state, platforms };
+    this.published.set(view.deviceId, entry);
+    if (!this.out.connected) return;
+    const sends: Array<Promise<void>> = [];
+    if (force || prev?.config !== config) sends.push(this.out.publish(discoveryTopic(this.ctx, view.deviceId), config, { retain: true }));
+    if (force || prev?.state !== state) sends.push(this.out.publish(view.stateTopic, state, { retain: true }));
+    await Promise.all(sends);
+  }
+
+  async remove(ref: ThingRef): Promise<void> {
+    for (const [deviceId, entry] of this.published) {
+      if (entry.ref.kind !== ref.kind || entry.ref.id !== ref.id) continue;
+      this.published.delete(deviceId);
+      await this.clear(deviceId, entry.stateTopic);
+    }
+  }
+
+  /** Everything again: after (re)connecting, or when Home Assistant restarts. */
+  async republishAll(things: ThingChange[]): Promise<void> {
+    const clears = [...this.pendingClears];
+    this.pendingClears.clear();
+    await Promise.all(clears.map(([id, topic]) => this.clear(id, topic)));
+    await Promise.all(things.map((t) => this.update(t, true)));
+  }
+
+  /** Retained configs found under this hub's ids at start that it no longer produces. */
+  async clearStale(retained: Map<string, string | undefined>): Promise<string[]> {
+    const stale = [...retained.keys()].filter((id) => this.isOurs(id) && !this.published.has(id));
+    await Promise.all(stale.map((id) => this.clear(id, retained.get(id))));
+    return stale;
+  }
+
+  /**
+   * A config topic of ours emptied by someone else: Home Assistant deleting the device at the
+   * user's request. The hub stops publishing it until the user shows it again.
+   */
+  async onConfigCleared(deviceId: string): Promise<void> {
+    if (this.selfCleared.delete(deviceId)) return;
+    if (!this.published.has(deviceId)) return;
+    this.published.delete(deviceId);
+    await this.visibility.hide(deviceId);
+    this.logger.info({ device: deviceId }, 'Home Assistant deleted this device; no longer publishing it');
+  }
+
+  private async clear(deviceId: string, stateTopic: string | undefined): Promise<void> {
+    if (!this.out.connected) {
+      this.pendingClears.set(deviceId, stateTopic ?? '');
+      return;
+    }
+    this.selfCleared.add(deviceId);
+    const sends = [this.out.publish(discoveryTopic(this.ctx, deviceId), '', { retain: true })];
+    if (stateTopic && stateTopic.startsWith(`${this.ctx.base}/`)) sends.push(this.out.publish(stateTopic, '', { retain: true }));
+    await Promise.all(sends);
+  }
+}

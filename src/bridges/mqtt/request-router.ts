@@ -1,0 +1,65 @@
+/**
+ * Routes `<base>/bridge/request/<path>` to the request registry and answers on
+ * `<base>/bridge/response/<path>`, or on the MQTT 5 response topic with its correlation data.
+ */
+import type { IPublishPacket } from 'mqtt';
+import type { Logger } from '../../hub/logger.js';
+import { RequestError, type RequestRegistry } from '../../hub/requests.js';
+
+export interface Response {
+  status: 'ok' | 'error';
+  data?: unknown;
+  error?: string;
+  transaction?: unknown;
+}
+
+type Reply = (topic: string, payload: string, correlationData?: Buffer) => Promise<void>;
+
+/** The payload as JSON: empty means {}; anything but an object is refused. */
+export function readRequest(payload: Buffer): { body: Record<string, unknown>; transaction?: unknown } | { error: string } {
+  const text = payload.toString('utf8').trim();
+  if (text === '') return { body: {} };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return { error: `payload is not valid JSON: ${(e as Error).message}` };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { error: 'payload must be a JSON object' };
+  const { transaction, ...body } = doc as Record<string, unknown>;
+  return transaction === undefined ? { body } : { body, transaction };
+}
+
+export class RequestRouter {
+  constructor(
+    private readonly base: string,
+    private readonly registry: RequestRegistry,
+    private readonly reply: Reply,
+    private readonly logger: Logger,
+  ) {}
+
+  get filter(): string {
+    return `${this.base}/bridge/request/#`;
+  }
+
+  async route(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
+    const path = topic.slice(`${this.base}/bridge/request/`.length);
+    const req = readRequest(payload);
+    let response: Response;
+    if ('error' in req) {
+      response = { status: 'error', error: req.error };
+    } else {
+      try {
+        const data = await this.registry.handle(path, req.body);
+        response = { status: 'ok', data: data ?? {} };
+      } catch (e) {
+        if (!(e instanceof RequestError)) this.logger.error({ err: e, path }, 'bridge request failed');
+        response = { status: 'error', error: e instanceof Error ? e.message : String(e) };
+      }
+      if (req.transaction !== undefined) response.transaction = req.transaction;
+    }
+    const props = packet.properties;
+    const target = props?.responseTopic ?? `${this.base}/bridge/response/${path}`;
+    await this.reply(target, JSON.stringify(response), props?.correlationData);
+  }
+}

@@ -1,0 +1,80 @@
+/** `hearth start`: runs the hub in the foreground until SIGTERM or SIGINT. */
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, type LoadedConfig } from '../../hub/config/load.js';
+import { Hub } from '../../hub/hub.js';
+import { createLogger } from '../../hub/logger.js';
+
+interface StartFlags {
+  config?: string;
+  dataDir?: string;
+  nodeId?: string;
+  mqttUrl?: string;
+  brokerPort?: string;
+  httpPort?: string;
+  httpHost?: string;
+  baseTopic?: string;
+  logLevel?: string;
+}
+
+function configFrom(flags: StartFlags): LoadedConfig {
+  try {
+    return loadConfig({
+      flags: {
+        data_dir: flags.dataDir,
+        node_id: flags.nodeId,
+        mqtt_url: flags.mqttUrl,
+        broker_port: flags.brokerPort,
+        http_port: flags.httpPort,
+        http_host: flags.httpHost,
+        base_topic: flags.baseTopic,
+        log_level: flags.logLevel,
+      },
+      env: process.env,
+      ...(flags.config ? { configFile: flags.config } : {}),
+    });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`hearth: ${e.message}\n`);
+    process.exit(2);
+  }
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('start the hub (embedded MQTT broker unless --mqtt-url, API and panel)')
+    .option('--config <file>', 'config file (default <data dir>/hearth.yaml)')
+    .option('--data-dir <dir>', 'database, app folders, logs, secrets (HEARTH_DATA_DIR, default ./data)')
+    .option('--node-id <id>', "this hub's id in topics and unique ids (HEARTH_NODE_ID, default the host name)")
+    .option('--mqtt-url <url>', 'external broker; empty means the embedded one (HEARTH_MQTT_URL)')
+    .option('--broker-port <port>', 'embedded broker port, 0 = any free one (HEARTH_BROKER_PORT, default 1883)')
+    .option('--http-port <port>', 'API and panel port (HEARTH_HTTP_PORT, default 8099)')
+    .option('--http-host <host>', 'API bind address (HEARTH_HTTP_HOST, default 0.0.0.0)')
+    .option('--base-topic <topic>', 'first level of every hub topic (HEARTH_BASE_TOPIC, default hearth)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error, fatal, silent (HEARTH_LOG_LEVEL, default info)')
+    .action(async (flags: StartFlags) => {
+      const config = configFrom(flags);
+      const logger = createLogger(config.settings.logLevel);
+      const hub = new Hub(config, logger);
+      let stopping = false;
+      const stop = async (signal: string): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        await hub.stop();
+        logger.flush();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+      try {
+        await hub.start();
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        // A port in use or a broker that refuses us is the user's to fix: say so plainly.
+        logger.fatal({ err: { message: err.message, code: err.code } }, 'the hub could not start');
+        process.stderr.write(`hearth: could not start: ${err.message}\n`);
+        process.exit(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? 2 : 1);
+      }
+    });
+}

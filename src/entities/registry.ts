@@ -1,0 +1,13 @@
+/** Which entity module maps which kind of thing. A new kind is one line here (the compiler insists). */
+import type { ThingChange, ThingStates } from '../hub/things.js';
+import { hubEntities } from './hub.js';
+import type { EntityContext, EntityModule, ThingView } from './types.js';
+
+export const ENTITY_MODULES: { [K in keyof ThingStates]: EntityModule<ThingStates[K]> } = {
+  hub: hubEntities,
+};
+
+export function viewOf(ctx: EntityContext, thing: ThingChange): ThingView {
+  const map = ENTITY_MODULES[thing.kind] as EntityModule<typeof thing.state>;
+  return map(ctx, thing.id, thing.state);
+}

@@ -1,0 +1,33 @@
+/** The hub's own bridge request paths: info, health_check, options, restart. */
+import { Type } from '@sinclair/typebox';
+import { LOG_LEVELS } from './config/settings.js';
+import type { Health } from './http/context.js';
+import type { HubInfo } from './info.js';
+import type { RequestRegistry } from './requests.js';
+
+export interface HubControls {
+  info(): HubInfo;
+  health(): Promise<Health>;
+  setLogLevel(level: (typeof LOG_LEVELS)[number]): void;
+  /** Restarts the hub in place, after the answer has gone out. */
+  restart(): void;
+}
+
+const Empty = Type.Object({}, { additionalProperties: false });
+
+export function registerHubRequests(requests: RequestRegistry, hub: HubControls): void {
+  requests.register('info', Empty, () => hub.info());
+  requests.register('health_check', Empty, () => hub.health());
+  requests.register(
+    'options',
+    Type.Object({ log_level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))) }, { additionalProperties: false }),
+    (body) => {
+      if (body.log_level) hub.setLogLevel(body.log_level);
+      return { log_level: hub.info().log_level };
+    },
+  );
+  requests.register('restart', Empty, () => {
+    setImmediate(() => hub.restart());
+    return { restarting: true };
+  });
+}

@@ -1,0 +1,67 @@
+/** The typed event bus between managers and bridges (Zigbee2MQTT's eventBus, typed). */
+import { EventEmitter } from 'node:events';
+import type { Logger } from './logger.js';
+import type { ThingChange, ThingRef } from './things.js';
+import type { HostMetrics } from './metrics/types.js';
+
+export interface BridgeEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface BusEvents {
+  'thing.changed': ThingChange;
+  'thing.removed': ThingRef;
+  'metrics.sampled': HostMetrics;
+  /** Published on <base>/bridge/event and forwarded to the panel. */
+  'bridge.event': BridgeEvent;
+  'settings.changed': { log_level: string };
+  'mqtt.connection': { connected: boolean };
+  /** A device the user had deleted in Home Assistant is to be published again. */
+  'discovery.shown': { device_id: string };
+}
+
+export type BusEventName = keyof BusEvents;
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly logger: Logger) {
+    this.emitter.setMaxListeners(100);
+  }
+
+  /** Returns the function that removes the listener; a throwing listener is logged, never fatal. */
+  on<E extends BusEventName>(event: E, listener: (payload: BusEvents[E]) => void | Promise<void>): () => void {
+    const wrapped = (payload: BusEvents[E]): void => {
+      try {
+        const r = listener(payload);
+        if (r instanceof Promise) r.catch((e: unknown) => this.logger.error({ err: e, event }, 'bus listener failed'));
+      } catch (e) {
+        this.logger.error({ err: e, event }, 'bus listener failed');
+      }
+    };
+    this.emitter.on(event, wrapped);
+    return () => this.emitter.off(event, wrapped);
+  }
+
+  /** Every event, for the WebSocket that forwards them all. */
+  onAny(listener: <E extends BusEventName>(event: E, payload: BusEvents[E]) => void): () => void {
+    const offs = (Object.keys(ANY_EVENTS) as BusEventName[]).map((name) => this.on(name, (p) => listener(name, p)));
+    return () => offs.forEach((off) => off());
+  }
+
+  emit<E extends BusEventName>(event: E, payload: BusEvents[E]): void {
+    this.emitter.emit(event, payload);
+  }
+}
+
+/** The names onAny forwards; a record so the compiler checks it lists every event. */
+const ANY_EVENTS: Record<BusEventName, true> = {
+  'thing.changed': true,
+  'thing.removed': true,
+  'metrics.sampled': true,
+  'bridge.event': true,
+  'settings.changed': true,
+  'mqtt.connection': true,
+  'discovery.shown': true,
+};

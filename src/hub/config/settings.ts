@@ -1,0 +1,121 @@
+/** The hub's settings: one table drives flags, environment, hearth.yaml keys and validation. */
+import { hostname } from 'node:os';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Settings {
+  dataDir: string;
+  nodeId: string;
+  mqttUrl: string;
+  mqttUsername: string;
+  mqttPassword: string;
+  brokerPort: number;
+  brokerHost: string;
+  brokerUsername: string;
+  brokerPassword: string;
+  httpPort: number;
+  httpHost: string;
+  baseTopic: string;
+  discoveryPrefix: string;
+  databaseUrl: string;
+  adminToken: string;
+  haUrl: string;
+  haToken: string;
+  metricsInterval: number;
+  metricsRetentionDays: number;
+  logLevel: LogLevel;
+}
+
+type Parser<T> = (raw: string) => T;
+
+/** Throws a message that says what is wrong with the value; the loader adds which setting. */
+const text: Parser<string> = (raw) => raw;
+
+const port: Parser<number> = (raw) => {
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new Error(`"${raw}" is not a port number (0-65535)`);
+  return Number(raw);
+};
+
+const positive: Parser<number> = (raw) => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`"${raw}" is not a positive number`);
+  return n;
+};
+
+const logLevel: Parser<LogLevel> = (raw) => {
+  const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
+  if (!level) throw new Error(`"${raw}" is not a log level (${LOG_LEVELS.join(', ')})`);
+  return level;
+};
+
+const slug: Parser<string> = (raw) => {
+  if (!/^[a-z0-9][a-z0-9_]*$/.test(raw)) throw new Error(`"${raw}" must be lower-case letters, digits and _`);
+  return raw;
+};
+
+const topicLevels: Parser<string> = (raw) => {
+  if (raw === '' || /[+#\0]/.test(raw) || raw.startsWith('/') || raw.endsWith('/')) {
+    throw new Error(`"${raw}" is not a topic prefix (no wildcards, no leading or trailing /)`);
+  }
+  return raw;
+};
+
+const urlOf = (schemes: string[]): Parser<string> => (raw) => {
+  if (raw === '') return raw;
+  let scheme: string;
+  try {
+    scheme = new URL(raw).protocol.replace(/:$/, '');
+  } catch {
+    throw new Error(`"${raw}" is not a URL`);
+  }
+  if (!schemes.includes(scheme)) throw new Error(`"${raw}" must start with ${schemes.map((s) => s + '://').join(' or ')}`);
+  return raw;
+};
+
+export function slugify(name: string): string {
+  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return s === '' ? 'hearth' : s;
+}
+
+interface SettingSpec<K extends keyof Settings> {
+  key: K;
+  /** hearth.yaml key and the base of the env name (HEARTH_ + upper case). */
+  name: string;
+  flag?: string;
+  env?: string;
+  secret?: boolean;
+  parse: Parser<Settings[K]>;
+  fallback: () => Settings[K];
+}
+
+type AnySpec = { [K in keyof Settings]: SettingSpec<K> }[keyof Settings];
+
+function spec<K extends keyof Settings>(s: SettingSpec<K>): AnySpec {
+  return s as unknown as AnySpec;
+}
+
+export const SETTINGS: AnySpec[] = [
+  spec({ key: 'dataDir', name: 'data_dir', flag: '--data-dir', parse: text, fallback: () => './data' }),
+  spec({ key: 'nodeId', name: 'node_id', flag: '--node-id', parse: slug, fallback: () => slugify(hostname()) }),
+  spec({ key: 'mqttUrl', name: 'mqtt_url', flag: '--mqtt-url', parse: urlOf(['mqtt', 'mqtts', 'ws', 'wss']), fallback: () => '' }),
+  spec({ key: 'mqttUsername', name: 'mqtt_username', parse: text, fallback: () => '' }),
+  spec({ key: 'mqttPassword', name: 'mqtt_password', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'brokerPort', name: 'broker_port', flag: '--broker-port', parse: port, fallback: () => 1883 }),
+  spec({ key: 'brokerHost', name: 'broker_host', parse: text, fallback: () => '0.0.0.0' }),
+  spec({ key: 'brokerUsername', name: 'broker_username', parse: text, fallback: () => '' }),
+  spec({ key: 'brokerPassword', name: 'broker_password', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'httpPort', name: 'http_port', flag: '--http-port', parse: port, fallback: () => 8099 }),
+  spec({ key: 'httpHost', name: 'http_host', flag: '--http-host', parse: text, fallback: () => '0.0.0.0' }),
+  spec({ key: 'baseTopic', name: 'base_topic', flag: '--base-topic', parse: topicLevels, fallback: () => 'hearth' }),
+  spec({ key: 'discoveryPrefix', name: 'discovery_prefix', parse: topicLevels, fallback: () => 'homeassistant' }),
+  spec({ key: 'databaseUrl', name: 'database_url', secret: true, parse: urlOf(['postgres', 'postgresql']), fallback: () => '' }),
+  spec({ key: 'adminToken', name: 'admin_token', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'haUrl', name: 'ha_url', parse: urlOf(['ws', 'wss', 'http', 'https']), fallback: () => '' }),
+  spec({ key: 'haToken', name: 'ha_token', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'metricsInterval', name: 'metrics_interval', parse: positive, fallback: () => 10 }),
+  spec({ key: 'metricsRetentionDays', name: 'metrics_retention_days', parse: positive, fallback: () => 7 }),
+  spec({ key: 'logLevel', name: 'log_level', flag: '--log-level', parse: logLevel, fallback: () => 'info' }),
+];
+
+export const envName = (s: AnySpec): string => s.env ?? `HEARTH_${s.name.toUpperCase()}`;

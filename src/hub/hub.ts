@@ -1,0 +1,197 @@
+/**
+ * The composition root: builds the core pieces, wires the extensions in order, starts them, and
+ * stops them in reverse. The only place that knows both the managers and the bridges.
+ */
+import type { DataSource } from 'typeorm';
+import { MqttBridge } from '../bridges/mqtt/bridge.js';
+import type { EntityContext } from '../entities/types.js';
+import { resolveAdminToken } from './auth/admin-token.js';
+import { registerHubRequests } from './bridge-requests.js';
+import { EventBus } from './bus.js';
+import type { LoadedConfig } from './config/load.js';
+import type { LogLevel } from './config/settings.js';
+import { describeDatabase, openDatabase } from './db/data-source.js';
+import { DiscoveryVisibility } from './discovery-visibility.js';
+import type { Extension } from './extension.js';
+import type { Health } from './http/context.js';
+import { HttpServer } from './http/server.js';
+import { HubStatus } from './hub-status.js';
+import type { HubInfo } from './info.js';
+import type { Logger } from './logger.js';
+import { MetricHistory } from './metrics/history.js';
+import { MetricsSampler } from './metrics/sampler.js';
+import { RequestRegistry } from './requests.js';
+import { ThingRegistry } from './things.js';
+import { HOMEPAGE, VERSION } from './version.js';
+
+export class Hub {
+  readonly bus: EventBus;
+  readonly things: ThingRegistry;
+  readonly requests = new RequestRegistry();
+  readonly token: string;
+  private db: DataSource | null = null;
+  private extensions: Extension[] = [];
+  private http: HttpServer | null = null;
+  private mqtt: MqttBridge | null = null;
+  private metrics: MetricsSampler | null = null;
+  private hubStatus: HubStatus | null = null;
+  private readonly startedAt = new Date();
+  private restarting: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: LoadedConfig,
+    readonly logger: Logger,
+  ) {
+    this.bus = new EventBus(logger);
+    this.things = new ThingRegistry(this.bus);
+    const t = resolveAdminToken(config.settings.dataDir, config.settings.adminToken);
+    this.token = t.token;
+    if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
+    registerHubRequests(this.requests, {
+      info: () => this.info(),
+      health: () => this.health(),
+      setLogLevel: (level) => this.setLogLevel(level),
+      restart: () => void this.restart(),
+    });
+  }
+
+  get settings(): LoadedConfig['settings'] {
+    return this.config.settings;
+  }
+
+  get httpAddress(): { host: string; port: number } {
+    return this.http?.address ?? { host: this.settings.httpHost, port: 0 };
+  }
+
+  async start(): Promise<void> {
+    const s = this.settings;
+    this.db = await openDatabase({ dataDir: s.dataDir, url: s.databaseUrl });
+    const visibility = new DiscoveryVisibility(this.db, this.bus);
+    await visibility.load();
+    const history = new MetricHistory(this.db, s.metricsRetentionDays);
+    const entityContext: EntityContext = {
+      nodeId: s.nodeId,
+      base: `${s.baseTopic}/${s.nodeId}`,
+      discoveryPrefix: s.discoveryPrefix,
+      version: VERSION,
+      ...(HOMEPAGE ? { supportUrl: HOMEPAGE } : {}),
+    };
+    this.hubStatus = new HubStatus(s.nodeId, VERSION, this.bus, this.things, () => this.logger.level);
+    this.metrics = new MetricsSampler(this.bus, history, s.metricsInterval, this.logger.child({ component: 'metrics' }));
+    this.http = new HttpServer(
+      {
+        token: this.token,
+        bus: this.bus,
+        logger: this.logger,
+        info: () => this.info(),
+        health: () => this.health(),
+        latestMetrics: () => this.metrics?.latest ?? null,
+        history,
+        visibility,
+      },
+      s.httpHost,
+      s.httpPort,
+      VERSION,
+    );
+    this.mqtt = new MqttBridge({
+      settings: s,
+      entityContext,
+      bus: this.bus,
+      things: this.things,
+      requests: this.requests,
+      visibility,
+      logger: this.logger,
+      info: () => this.info(),
+    });
+    // Order matters: the hub's state exists before it is published; MQTT goes last so that on
+    // stop `offline` is the first thing the world hears.
+    this.extensions = [this.hubStatus, this.metrics, this.http, this.mqtt];
+    const started: Extension[] = [];
+    try {
+      for (const ext of this.extensions) {
+        await ext.start();
+        started.push(ext);
+      }
+    } catch (e) {
+      for (const ext of started.reverse()) await ext.stop().catch(() => undefined);
+      await this.db.destroy();
+      this.db = null;
+      throw e;
+    }
+    this.logger.info(
+      { node_id: s.nodeId, http: `http://${s.httpHost}:${this.httpAddress.port}`, broker: this.mqtt.brokerInfo, database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }) },
+      'Hearth is running',
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const ext of [...this.extensions].reverse()) {
+      try {
+        await ext.stop();
+      } catch (e) {
+        this.logger.error({ err: e, extension: ext.name }, 'stopping failed');
+      }
+    }
+    this.extensions = [];
+    await this.db?.destroy();
+    this.db = null;
+  }
+
+  /** Stops and starts every extension again in this process (the Restart button). */
+  async restart(): Promise<void> {
+    if (this.restarting) return this.restarting;
+    this.logger.info('restarting the hub');
+    this.restarting = (async () => {
+      await this.stop();
+      await this.start();
+    })().finally(() => (this.restarting = null));
+    return this.restarting;
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.logger.level = level;
+    this.bus.emit('settings.changed', { log_level: level });
+  }
+
+  info(): HubInfo {
+    const s = this.settings;
+    const broker = this.mqtt?.brokerInfo ?? { mode: s.mqttUrl ? ('external' as const) : ('embedded' as const), url: s.mqttUrl };
+    return {
+      version: VERSION,
+      node_id: s.nodeId,
+      started_at: this.startedAt.toISOString(),
+      uptime_s: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      log_level: this.logger.level,
+      counts: this.hubStatus?.counts() ?? { agent: 0, app: 0, task: 0, device: 0 },
+      problems: this.things.problems(),
+      broker: { ...broker, url: redactUrl(broker.url), connected: this.mqtt?.connected === true },
+      base_topic: `${s.baseTopic}/${s.nodeId}`,
+      discovery_prefix: s.discoveryPrefix,
+      database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }),
+      http: this.httpAddress,
+      bridge_requests: this.requests.paths(),
+    };
+  }
+
+  async health(): Promise<Health> {
+    const checks: Health['checks'] = {};
+    checks.mqtt = this.mqtt?.connected ? { ok: true } : { ok: false, detail: 'not connected to the broker' };
+    try {
+      await this.db?.query('SELECT 1');
+      checks.database = this.db ? { ok: true } : { ok: false, detail: 'closed' };
+    } catch (e) {
+      checks.database = { ok: false, detail: (e as Error).message };
+    }
+    return { healthy: Object.values(checks).every((c) => c.ok), checks };
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,18 @@
+/** What `info` answers on every interface (bridge/info, GET /api/info, `hearth status`). */
+import type { CountedKind } from './things.js';
+
+export interface HubInfo {
+  version: string;
+  node_id: string;
+  started_at: string;
+  uptime_s: number;
+  log_level: string;
+  counts: Record<CountedKind, number>;
+  problems: string[];
+  broker: { mode: 'embedded' | 'external'; url: string; connected: boolean };
+  base_topic: string;
+  discovery_prefix: string;
+  database: string;
+  http: { host: string; port: number };
+  bridge_requests: string[];
+}

@@ -1,0 +1,88 @@
+/**
+ * Metric history in the database: every sample for a day, then averaged into 5-minute rows, and
+ * nothing older than the retention. Queries average again into the step the caller asks for.
+ */
+import { LessThan, MoreThanOrEqual, type DataSource, type Repository } from 'typeorm';
+import { MetricSample, type MetricSampleRow } from '../db/schema.js';
+
+export const RAW_KEEP_MS = 24 * 3600_000;
+export const COMPACT_BUCKET_S = 300;
+/** At most this many points in one answer; a smaller step is widened to fit. */
+export const MAX_POINTS = 2000;
+
+export interface HistoryPoint {
+  /** ISO time of the bucket's start. */
+  t: string;
+  values: Record<string, number>;
+}
+
+export interface HistoryAnswer {
+  since: string;
+  until: string;
+  step: number;
+  series: string[];
+  points: HistoryPoint[];
+}
+
+/** Averages rows into buckets of `stepS` seconds, per series. */
+export function bucketAverage(rows: MetricSampleRow[], stepS: number, originMs: number): HistoryPoint[] {
+  const stepMs = stepS * 1000;
+  const buckets = new Map<number, { sums: Record<string, number>; counts: Record<string, number> }>();
+  for (const row of rows) {
+    const start = originMs + Math.floor((row.ts - originMs) / stepMs) * stepMs;
+    let b = buckets.get(start);
+    if (!b) buckets.set(start, (b = { sums: {}, counts: {} }));
+    for (const [k, v] of Object.entries(row.values)) {
+      b.sums[k] = (b.sums[k] ?? 0) + v;
+      b.counts[k] = (b.counts[k] ?? 0) + 1;
+    }
+  }
+  return [...buckets.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([start, b]) => ({
+      t: new Date(start).toISOString(),
+      values: Object.fromEntries(Object.keys(b.sums).map((k) => [k, Math.round((b.sums[k]! / b.counts[k]!) * 100) / 100])),
+    }));
+}
+
+export class MetricHistory {
+  private readonly repo: Repository<MetricSampleRow>;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly retentionDays: number,
+  ) {
+    this.repo = db.getRepository(MetricSample);
+  }
+
+  async record(ts: number, resolution: number, values: Record<string, number>): Promise<void> {
+    await this.repo.insert({ ts, resolution, values });
+  }
+
+  async query(sinceMs: number, untilMs: number, requestedStep: number | undefined): Promise<HistoryAnswer> {
+    const span = Math.max(1, (untilMs - sinceMs) / 1000);
+    const minStep = Math.ceil(span / MAX_POINTS);
+    const step = Math.max(requestedStep ?? Math.ceil(span / 300), minStep, 1);
+    const rows = await this.repo.find({ where: { ts: MoreThanOrEqual(sinceMs) }, order: { ts: 'ASC' } });
+    const inRange = rows.filter((r) => r.ts <= untilMs);
+    const points = bucketAverage(inRange, step, sinceMs);
+    const series = [...new Set(points.flatMap((p) => Object.keys(p.values)))].sort();
+    return { since: new Date(sinceMs).toISOString(), until: new Date(untilMs).toISOString(), step, series, points };
+  }
+
+  /** Averages day-old samples into 5-minute rows and deletes what is past retention. */
+  async maintain(now: number): Promise<{ compacted: number; deleted: number }> {
+    const deleted = (await this.repo.delete({ ts: LessThan(now - this.retentionDays * 86400_000) })).affected ?? 0;
+    const cutoff = now - RAW_KEEP_MS;
+    const old = await this.repo.find({ where: { ts: LessThan(cutoff) }, order: { ts: 'ASC' } });
+    const raw = old.filter((r) => r.resolution < COMPACT_BUCKET_S);
+    if (raw.length === 0) return { compacted: 0, deleted };
+    const points = bucketAverage(raw, COMPACT_BUCKET_S, 0);
+    await this.db.transaction(async (tx) => {
+      const repo = tx.getRepository(MetricSample);
+      await repo.delete(raw.map((r) => r.id!));
+      await repo.insert(points.map((p) => ({ ts: Date.parse(p.t), resolution: COMPACT_BUCKET_S, values: p.values })));
+    });
+    return { compacted: raw.length, deleted };
+  }
+}

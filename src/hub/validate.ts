@@ -1,0 +1,28 @@
+/** Validation of outside payloads into typed values, once, at the edge (TypeBox schemas, Ajv). */
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
+(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+const compiled = new WeakMap<TSchema, ValidateFunction>();
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export function describeError(e: ErrorObject): string {
+  const where = e.instancePath === '' ? 'payload' : e.instancePath.slice(1).replace(/\//g, '.');
+  if (e.keyword === 'additionalProperties') return `${where}: unknown field "${String(e.params.additionalProperty)}"`;
+  if (e.keyword === 'required') return `${where}: missing field "${String(e.params.missingProperty)}"`;
+  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`;
+  return `${where}: ${e.message ?? 'is invalid'}`;
+}
+
+export function parse<S extends TSchema>(schema: S, value: unknown): Parsed<Static<S>> {
+  let check = compiled.get(schema);
+  if (!check) {
+    check = ajv.compile(schema);
+    compiled.set(schema, check);
+  }
+  if (check(value)) return { ok: true, value: value as Static<S> };
+  return { ok: false, error: check.errors?.[0] ? describeError(check.errors[0]) : 'invalid payload' };
+}
