@@ -60,7 +60,9 @@ export const hubEntities: EntityModule<HubState> = (ctx, _id, hub) => {
   });
   percent('swap', 'Swap usage', 'swap_used_percent', { entity_category: 'diagnostic', icon: 'mdi:harddisk' });
   for (const d of m.disks) {
-    const field = `disk_${mountField(d.mount)}`;
+    // "/" and "/root" slug alike: a later mount gets a numbered field instead of replacing one.
+    let field = `disk_${mountField(d.mount)}`;
+    for (let n = 2; field in c; n++) field = `disk_${mountField(d.mount)}_${n}`;
     percent(field, `Disk usage ${d.mount}`, `disk[${key(d.mount)}]`, { icon: 'mdi:harddisk' });
   }
   for (const t of m.temperatures) {

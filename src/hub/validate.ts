@@ -3,8 +3,15 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
-(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+const addFormats = addFormatsModule as unknown as (a: Ajv) => void;
+
+/** For JSON bodies and MQTT payloads: types must be right as sent, unknown fields refused. */
+export const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
+addFormats(ajv);
+
+/** For query strings and path parameters, which are text on the wire: numbers are read from it. */
+export const ajvText = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false });
+addFormats(ajvText);
 const compiled = new WeakMap<TSchema, ValidateFunction>();
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { onCleanup } from './cleanup.js';
 import { loadConfig } from '../../src/hub/config/load.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/hub/logger.js';
@@ -67,7 +67,7 @@ export async function startHub(env: Record<string, string> = {}, dataDir = tempD
     stopped = true;
     await hub.stop();
   };
-  after(stop);
+  onCleanup(stop);
   const info = hub.info();
   const http = `http://127.0.0.1:${info.http.port}`;
   return {
@@ -105,7 +105,7 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  after(async () => {
+  onCleanup(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
   });

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { onCleanup } from './cleanup.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 import { until } from './wait.js';
@@ -53,7 +53,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
       await gone;
     },
   };
-  after(() => m.stop());
+  onCleanup(() => m.stop());
   await m.start();
   return m;
 }

@@ -98,7 +98,9 @@ export class MqttBridge implements Extension {
       if (payload.toString() === 'offline' && !this.stopping && conn.connected) void conn.publish(stateTopic, 'online', { retain: true });
     });
     const startup = this.retainedConfigs(conn);
-    conn.onConnect(() => void this.onConnect(startup));
+    let ready!: () => void;
+    const online = new Promise<void>((resolve) => (ready = resolve));
+    conn.onConnect(() => void this.onConnect(startup).finally(ready));
     conn.onDisconnect(() => this.d.bus.emit('mqtt.connection', { connected: false }));
 
     const bus = this.d.bus;
@@ -115,6 +117,8 @@ export class MqttBridge implements Extension {
       bus.on('discovery.shown', () => this.republish()),
     ];
     await conn.connect();
+    // start() returns once the hub is online and its discovery is out.
+    await online;
   }
 
   async stop(): Promise<void> {

@@ -122,6 +122,10 @@ export class MqttConnection {
     const client = this.client;
     this.client = null;
     if (!client) return;
+    if (client.connected) {
+      // Nothing more comes in while closing, so nothing needs acknowledging after the end.
+      await client.unsubscribeAsync([...new Set(this.handlers.map((h) => h.filter))]).catch(() => undefined);
+    }
     if (last && client.connected) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

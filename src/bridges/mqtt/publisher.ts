@@ -14,9 +14,12 @@ export interface Outbox {
   publish(topic: string, payload: string, opts: { retain: boolean }): Promise<void>;
 }
 
-interface Published {
+interface Known {
   ref: ThingRef;
   stateTopic: string;
+}
+
+interface Sent {
   config: string;
   state: string;
   /** field -> platform of what Home Assistant has now, to send removals once. */
@@ -24,7 +27,10 @@ interface Published {
 }
 
 export class DiscoveryPublisher {
-  private readonly published = new Map<string, Published>();
+  /** Every device this hub produces now, by discovery object id. */
+  private readonly known = new Map<string, Known>();
+  /** What Home Assistant was last sent for each device; recorded only once the send succeeded. */
+  private readonly sent = new Map<string, Sent>();
   /** Devices cleared while disconnected: cleared on the next connect. */
   private readonly pendingClears = new Map<string, string>();
   /** Our own empty configs, so their echo is not taken for a deletion by the user. */
@@ -46,34 +52,31 @@ export class DiscoveryPublisher {
     return COUNTED_KINDS.some((k) => deviceId.startsWith(`${hub}_${k}_`));
   }
 
-  deviceIds(): string[] {
-    return [...this.published.keys()];
-  }
-
   async update(thing: ThingChange, force = false): Promise<void> {
     const view = this.viewOf(this.ctx, thing);
     if (this.visibility.isHidden(view.deviceId)) return;
-    const prev = this.published.get(view.deviceId);
+    this.known.set(view.deviceId, { ref: { kind: thing.kind, id: thing.id }, stateTopic: view.stateTopic });
+    this.pendingClears.delete(view.deviceId);
+    if (!this.out.connected) return;
+    const prev = this.sent.get(view.deviceId);
     const removed: Record<string, Platform> = {};
     for (const [field, p] of Object.entries(prev?.platforms ?? {})) if (!(field in view.components)) removed[field] = p;
     const config = JSON.stringify(discoveryMessage(this.ctx, view, removed));
     const state = JSON.stringify(view.state);
-    const platforms = Object.fromEntries(Object.entries(view.components).map(([f, c]) => [f, c.p]));
-    // Before the first send to Home Assistant the removals are meaningless: it never saw those fields.
-    const entry: Published = { ref: { kind: thing.kind, id: thing.id }, stateTopic: view.stateTopic, config, state, platforms };
-    this.published.set(view.deviceId, entry);
-    if (!this.out.connected) return;
     const sends: Array<Promise<void>> = [];
     if (force || prev?.config !== config) sends.push(this.out.publish(discoveryTopic(this.ctx, view.deviceId), config, { retain: true }));
     if (force || prev?.state !== state) sends.push(this.out.publish(view.stateTopic, state, { retain: true }));
     await Promise.all(sends);
+    const platforms = Object.fromEntries(Object.entries(view.components).map(([f, c]) => [f, c.p]));
+    this.sent.set(view.deviceId, { config, state, platforms });
   }
 
   async remove(ref: ThingRef): Promise<void> {
-    for (const [deviceId, entry] of this.published) {
-      if (entry.ref.kind !== ref.kind || entry.ref.id !== ref.id) continue;
-      this.published.delete(deviceId);
-      await this.clear(deviceId, entry.stateTopic);
+    for (const [deviceId, k] of this.known) {
+      if (k.ref.kind !== ref.kind || k.ref.id !== ref.id) continue;
+      this.known.delete(deviceId);
+      this.sent.delete(deviceId);
+      await this.clear(deviceId, k.stateTopic);
     }
   }
 
@@ -87,7 +90,7 @@ export class DiscoveryPublisher {
 
   /** Retained configs found under this hub's ids at start that it no longer produces. */
   async clearStale(retained: Map<string, string | undefined>): Promise<string[]> {
-    const stale = [...retained.keys()].filter((id) => this.isOurs(id) && !this.published.has(id));
+    const stale = [...retained.keys()].filter((id) => this.isOurs(id) && !this.known.has(id));
     await Promise.all(stale.map((id) => this.clear(id, retained.get(id))));
     return stale;
   }
@@ -98,8 +101,9 @@ export class DiscoveryPublisher {
    */
   async onConfigCleared(deviceId: string): Promise<void> {
     if (this.selfCleared.delete(deviceId)) return;
-    if (!this.published.has(deviceId)) return;
-    this.published.delete(deviceId);
+    if (!this.known.has(deviceId)) return;
+    this.known.delete(deviceId);
+    this.sent.delete(deviceId);
     await this.visibility.hide(deviceId);
     this.logger.info({ device: deviceId }, 'Home Assistant deleted this device; no longer publishing it');
   }

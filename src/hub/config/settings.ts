@@ -50,7 +50,8 @@ const logLevel: Parser<LogLevel> = (raw) => {
 };
 
 const slug: Parser<string> = (raw) => {
-  if (!/^[a-z0-9][a-z0-9_]*$/.test(raw)) throw new Error(`"${raw}" must be lower-case letters, digits and _`);
+  // Home Assistant refuses entity ids with a double or trailing underscore.
+  if (!/^[a-z0-9]+(_[a-z0-9]+)*$/.test(raw)) throw new Error(`"${raw}" must be lower-case letters and digits, words joined by single _`);
   return raw;
 };
 

@@ -1,9 +1,12 @@
 /** Entities as TypeORM EntitySchemas (no decorators): the same on SQLite and PostgreSQL. */
 import { EntitySchema, type ValueTransformer } from 'typeorm';
 
-/** PostgreSQL returns bigint as a string; the hub wants epoch milliseconds as a number. */
+/**
+ * Epoch milliseconds: whole numbers going in (PostgreSQL's bigint refuses a fraction), numbers
+ * coming out (PostgreSQL returns bigint as a string).
+ */
 const epochMs: ValueTransformer = {
-  to: (v: number) => v,
+  to: (v: number | null | undefined) => (typeof v === 'number' ? Math.round(v) : v),
   from: (v: string | number | null) => (v === null ? null : Number(v)),
 };
 

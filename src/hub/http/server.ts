@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { Extension } from '../extension.js';
+import { ajv, ajvText } from '../validate.js';
 import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
@@ -52,6 +53,8 @@ export class HttpServer implements Extension {
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
     await app.register(websocket, { options: { maxPayload: BODY_LIMIT } });
+    // Bodies are validated as strictly as MQTT payloads; query strings and params are text.
+    app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
     installAuth(app, this.ctx.token);
     installErrorHandling(app);
     for (const routes of ROUTES) await app.register(async (scope) => routes(scope, this.ctx));

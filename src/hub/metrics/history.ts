@@ -2,7 +2,7 @@
  * Metric history in the database: every sample for a day, then averaged into 5-minute rows, and
  * nothing older than the retention. Queries average again into the step the caller asks for.
  */
-import { LessThan, MoreThanOrEqual, type DataSource, type Repository } from 'typeorm';
+import { Between, LessThan, type DataSource, type Repository } from 'typeorm';
 import { MetricSample, type MetricSampleRow } from '../db/schema.js';
 
 export const RAW_KEEP_MS = 24 * 3600_000;
@@ -24,7 +24,7 @@ export interface HistoryAnswer {
   points: HistoryPoint[];
 }
 
-/** Averages rows into buckets of `stepS` seconds, per series. */
+/** Averages rows into buckets of `stepS` seconds, per series, each row weighted by the time it stands for. */
 export function bucketAverage(rows: MetricSampleRow[], stepS: number, originMs: number): HistoryPoint[] {
   const stepMs = stepS * 1000;
   const buckets = new Map<number, { sums: Record<string, number>; counts: Record<string, number> }>();
@@ -32,9 +32,10 @@ export function bucketAverage(rows: MetricSampleRow[], stepS: number, originMs: 
     const start = originMs + Math.floor((row.ts - originMs) / stepMs) * stepMs;
     let b = buckets.get(start);
     if (!b) buckets.set(start, (b = { sums: {}, counts: {} }));
+    const weight = Math.max(1, row.resolution);
     for (const [k, v] of Object.entries(row.values)) {
-      b.sums[k] = (b.sums[k] ?? 0) + v;
-      b.counts[k] = (b.counts[k] ?? 0) + 1;
+      b.sums[k] = (b.sums[k] ?? 0) + v * weight;
+      b.counts[k] = (b.counts[k] ?? 0) + weight;
     }
   }
   return [...buckets.entries()]
@@ -63,9 +64,8 @@ export class MetricHistory {
     const span = Math.max(1, (untilMs - sinceMs) / 1000);
     const minStep = Math.ceil(span / MAX_POINTS);
     const step = Math.max(requestedStep ?? Math.ceil(span / 300), minStep, 1);
-    const rows = await this.repo.find({ where: { ts: MoreThanOrEqual(sinceMs) }, order: { ts: 'ASC' } });
-    const inRange = rows.filter((r) => r.ts <= untilMs);
-    const points = bucketAverage(inRange, step, sinceMs);
+    const rows = await this.repo.find({ where: { ts: Between(sinceMs, untilMs) }, order: { ts: 'ASC' } });
+    const points = bucketAverage(rows, step, sinceMs);
     const series = [...new Set(points.flatMap((p) => Object.keys(p.values)))].sort();
     return { since: new Date(sinceMs).toISOString(), until: new Date(untilMs).toISOString(), step, series, points };
   }
@@ -73,16 +73,18 @@ export class MetricHistory {
   /** Averages day-old samples into 5-minute rows and deletes what is past retention. */
   async maintain(now: number): Promise<{ compacted: number; deleted: number }> {
     const deleted = (await this.repo.delete({ ts: LessThan(now - this.retentionDays * 86400_000) })).affected ?? 0;
-    const cutoff = now - RAW_KEEP_MS;
-    const old = await this.repo.find({ where: { ts: LessThan(cutoff) }, order: { ts: 'ASC' } });
-    const raw = old.filter((r) => r.resolution < COMPACT_BUCKET_S);
-    if (raw.length === 0) return { compacted: 0, deleted };
-    const points = bucketAverage(raw, COMPACT_BUCKET_S, 0);
+    // On a bucket boundary, so no bucket is split between two compactions.
+    const bucketMs = COMPACT_BUCKET_S * 1000;
+    const cutoff = Math.floor((now - RAW_KEEP_MS) / bucketMs) * bucketMs;
+    const raw = { ts: LessThan(cutoff), resolution: LessThan(COMPACT_BUCKET_S) };
+    const old = await this.repo.find({ where: raw, order: { ts: 'ASC' } });
+    if (old.length === 0) return { compacted: 0, deleted };
+    const points = bucketAverage(old, COMPACT_BUCKET_S, 0);
     await this.db.transaction(async (tx) => {
       const repo = tx.getRepository(MetricSample);
-      await repo.delete(raw.map((r) => r.id!));
+      await repo.delete(raw);
       await repo.insert(points.map((p) => ({ ts: Date.parse(p.t), resolution: COMPACT_BUCKET_S, values: p.values })));
     });
-    return { compacted: raw.length, deleted };
+    return { compacted: old.length, deleted };
   }
 }

@@ -15,6 +15,7 @@ export class MetricsSampler implements Extension {
   private lastMaintain = 0;
   private latestSample: HostMetrics | null = null;
   private stopped = false;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly bus: EventBus,
@@ -28,14 +29,22 @@ export class MetricsSampler implements Extension {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     // The first sample is taken before start() returns, so the hub device has metrics when it appears.
-    await this.tick();
+    await this.run();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.stopped = true;
+    // A sample under way finishes its write before the database closes.
+    await this.inFlight;
+  }
+
+  private run(): Promise<void> {
+    this.inFlight = this.tick();
+    return this.inFlight;
   }
 
   private async tick(): Promise<void> {
@@ -53,6 +62,6 @@ export class MetricsSampler implements Extension {
     } catch (e) {
       this.logger.warn({ err: e }, 'metrics sample failed');
     }
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.intervalS * 1000);
+    if (!this.stopped) this.timer = setTimeout(() => void this.run(), this.intervalS * 1000);
   }
 }

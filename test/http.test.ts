@@ -1,0 +1,142 @@
+/** The HTTP API as a user or the panel calls it: auth, errors, metrics, history, docs, live events. */
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { api, startHub, type HubHandle } from './helpers/hub.js';
+
+describe('HTTP API', () => {
+  let h: HubHandle;
+  before(async () => {
+    h = await startHub();
+  });
+
+  it('serves /api/health without a token and nothing else', async () => {
+    const health = await api<{ healthy: boolean }>(h.http, null, 'GET', '/api/health');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.healthy, true);
+    const none = await api<{ error: string }>(h.http, null, 'GET', '/api/info');
+    assert.equal(none.status, 401);
+    assert.match(none.body.error, /missing bearer token/);
+    const wrong = await api<{ error: string }>(h.http, 'not-the-token', 'GET', '/api/info');
+    assert.equal(wrong.status, 401);
+    assert.deepEqual(wrong.body, { error: 'invalid token' });
+    // An unknown route under /api is not a way around auth either.
+    assert.equal((await api(h.http, null, 'GET', '/api/nope')).status, 401);
+  });
+
+  it('generates the admin token once, readable only by its owner', async () => {
+    const file = join(h.dataDir, 'admin-token');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.ok(h.token.length >= 32);
+  });
+
+  it('answers /api/info', async () => {
+    const r = await h.api<{ node_id: string; counts: Record<string, number>; broker: { mode: string; connected: boolean } }>('GET', '/api/info');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.node_id, 'testnode');
+    assert.deepEqual(r.body.counts, { agent: 0, app: 0, task: 0, device: 0 });
+    assert.deepEqual(r.body.broker.mode, 'embedded');
+    assert.equal(r.body.broker.connected, true);
+  });
+
+  it('answers 404 with a JSON error for an unknown route', async () => {
+    const r = await h.api<{ error: string }>('GET', '/api/nope');
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.body, { error: 'no route GET /api/nope' });
+  });
+
+  it('returns the current host metrics', async () => {
+    const r = await h.api<{ cpu_percent: number; disks: Array<{ mount: string }>; booted_at: string }>('GET', '/api/system-metrics');
+    assert.equal(r.status, 200);
+    assert.equal(typeof r.body.cpu_percent, 'number');
+    assert.ok(r.body.disks.some((d) => d.mount === '/'));
+    assert.ok(!Number.isNaN(Date.parse(r.body.booted_at)));
+  });
+
+  it('returns metric history from the database, averaged per step', async () => {
+    // Samples come every second in tests; wait for three of them to be stored.
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await h.api<{ step: number; series: string[]; points: Array<{ t: string; values: Record<string, number> }> }>('GET', '/api/system-metrics/history?since=10m&step=1');
+      if (r.body.points.length >= 3) break;
+      await new Promise((resolve) => h.hub.bus.on('metrics.sampled', () => resolve(undefined)));
+    }
+    assert.ok(r && r.body.points.length >= 3, 'three samples stored');
+    assert.equal(r.body.step, 1);
+    assert.ok(r.body.series.includes('cpu_percent'));
+    assert.ok(r.body.series.includes('disk./'));
+    const wide = await h.api<{ step: number; points: unknown[] }>('GET', '/api/system-metrics/history?since=10m&step=600');
+    assert.equal(wide.body.step, 600);
+    assert.equal(wide.body.points.length, 1, 'all samples in one 10-minute bucket');
+    const iso = await h.api<{ points: unknown[] }>('GET', `/api/system-metrics/history?since=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}`);
+    assert.equal(iso.status, 200);
+  });
+
+  it('refuses bad history queries with 400 and a clear message', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['since=yesterday-ish', /since: "yesterday-ish" is not a time/],
+      ['step=abc', /querystring: step must be integer/],
+      ['step=0', /step must be >= 1/],
+      ['since=1h&until=2h', /since must be before until/],
+      ['colour=red', /unknown field "colour"/],
+    ];
+    for (const [q, message] of cases) {
+      const r = await h.api<{ error: string }>('GET', `/api/system-metrics/history?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.match(r.body.error, message, q);
+    }
+  });
+
+  it('refuses an oversized body with 413 and bad JSON with 400', async () => {
+    const big = await h.api<{ error: string }>('POST', '/api/discovery/hearth_testnode/show', JSON.stringify({ x: 'a'.repeat(1_100_000) }));
+    assert.equal(big.status, 413);
+    assert.match(big.body.error, /too large/i);
+    const broken = await h.api<{ error: string }>('POST', '/api/discovery/hearth_testnode/show', '{"x":');
+    assert.equal(broken.status, 400);
+    assert.ok(broken.body.error.length > 0);
+    const badId = await h.api<{ error: string }>('POST', '/api/discovery/..%2F..%2Fetc/show');
+    assert.equal(badId.status, 400);
+  });
+
+  it('documents itself: OpenAPI at /docs/json, browsable at /docs', async () => {
+    const doc = await api<{ openapi: string; paths: Record<string, unknown> }>(h.http, null, 'GET', '/docs/json');
+    assert.equal(doc.status, 200);
+    assert.match(doc.body.openapi, /^3\./);
+    for (const p of ['/api/health', '/api/info', '/api/system-metrics', '/api/system-metrics/history']) assert.ok(doc.body.paths[p], p);
+    const page = await fetch(`${h.http}/docs/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /swagger/i);
+  });
+
+  it('streams every state change over the /api/events WebSocket, with the token', async () => {
+    const refused = new WebSocket(`${h.http.replace('http', 'ws')}/api/events`);
+    const code = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(code, 401);
+    refused.on('error', () => undefined);
+    refused.terminate();
+
+    const ws = new WebSocket(`${h.http.replace('http', 'ws')}/api/events?token=${encodeURIComponent(h.token)}`);
+    const seen: Array<{ type: string; data: Record<string, unknown> }> = [];
+    const hubChange = new Promise<{ type: string; data: Record<string, unknown> }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no thing.changed in 10 s; saw ${seen.map((s) => s.type).join(', ')}`)), 10_000);
+      ws.on('message', (raw) => {
+        const msg = JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> };
+        seen.push(msg);
+        if (msg.type === 'thing.changed') {
+          clearTimeout(timer);
+          resolve(msg);
+        }
+      });
+    });
+    try {
+      const msg = await hubChange;
+      assert.equal(msg.data.kind, 'hub');
+      assert.equal(seen[0]?.type, 'hello');
+      assert.ok((msg.data.state as { metrics: { cpu_percent: number } }).metrics.cpu_percent >= 0);
+    } finally {
+      ws.terminate();
+    }
+  });
+});
