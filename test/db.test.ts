@@ -2,6 +2,7 @@
  * The database layer on both backends it supports, with the same cases: SQLite in a temp data dir
  * and a private, real PostgreSQL cluster.
  */
+import { MIGRATIONS } from '../src/hub/db/migrations/index.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,7 +94,7 @@ for (const b of [sqlite, postgres]) {
       const applied = (await ds.query('SELECT name FROM migrations')) as Array<{ name: string }>;
       assert.deepEqual(
         applied.map((r) => r.name),
-        ['Initial1763900000001'],
+        MIGRATIONS.map((m) => new m().name),
       );
       await new MetricHistory(ds, 7).record(NOW, 10, { cpu_percent: 12.5, 'disk./': 40 });
       await ds.getRepository(HiddenDevice).insert({ device_id: 'hearth_n1_program_web', hidden_at: NOW });
@@ -101,7 +102,7 @@ for (const b of [sqlite, postgres]) {
 
       const again = await openDb(o);
       assert.equal(await again.showMigrations(), false);
-      assert.equal(((await again.query('SELECT name FROM migrations')) as unknown[]).length, 1, 'the migration ran once');
+      assert.equal(((await again.query('SELECT name FROM migrations')) as unknown[]).length, MIGRATIONS.length, 'each migration ran once');
       const rows = await allSamples(again);
       assert.equal(rows.length, 1);
       assert.equal(rows[0]!.ts, NOW);

@@ -77,8 +77,8 @@ describe('HTTP API', () => {
   it('refuses bad history queries with 400 and a clear message', async () => {
     const cases: Array<[string, RegExp]> = [
       ['since=yesterday-ish', /since: "yesterday-ish" is not a time/],
-      ['step=abc', /querystring: step must be integer/],
-      ['step=0', /step must be >= 1/],
+      ['step=abc', /querystring: step: must be integer/],
+      ['step=0', /querystring: step: must be >= 1/],
       ['since=1h&until=2h', /since must be before until/],
       ['colour=red', /unknown field "colour"/],
     ];

@@ -22,6 +22,11 @@ export class ApiClient {
     this.token = o.token ?? env.HEARTH_ADMIN_TOKEN ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
   }
 
+  /** For the WebSocket, where the token goes in the query. */
+  get tokenValue(): string | undefined {
+    return this.token;
+  }
+
   async get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
   }

@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../hub/version.js';
 import { ApiClient, CliError } from './api-client.js';
+import { registerAgent } from './commands/agent.js';
+import { registerImport } from './commands/import.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 
@@ -19,6 +21,8 @@ const client = (): ApiClient => new ApiClient(program.opts<{ url?: string; token
 
 registerStart(program);
 registerStatus(program, client);
+registerAgent(program, client);
+registerImport(program, client);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,10 +1,12 @@
 /** Which entity module maps which kind of thing. A new kind is one line here (the compiler insists). */
 import type { ThingChange, ThingStates } from '../hub/things.js';
+import { agentEntities } from './agent.js';
 import { hubEntities } from './hub.js';
 import type { EntityContext, EntityModule, ThingView } from './types.js';
 
 export const ENTITY_MODULES: { [K in keyof ThingStates]: EntityModule<ThingStates[K]> } = {
   hub: hubEntities,
+  agent: agentEntities,
 };
 
 export function viewOf(ctx: EntityContext, thing: ThingChange): ThingView {

@@ -17,6 +17,8 @@ export interface BusEvents {
   'bridge.event': BridgeEvent;
   'settings.changed': { log_level: string };
   'mqtt.connection': { connected: boolean };
+  /** A line a supervised program printed, for live following. */
+  'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string };
   /** A device the user had deleted in Home Assistant is to be published again. */
   'discovery.shown': { device_id: string };
 }
@@ -64,4 +66,5 @@ const ANY_EVENTS: Record<BusEventName, true> = {
   'settings.changed': true,
   'mqtt.connection': true,
   'discovery.shown': true,
+  'log.line': true,
 };

@@ -4,10 +4,14 @@
  */
 import type { DataSource } from 'typeorm';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
+import { agentsFromConfig } from './agents/from-config.js';
+import { AgentManager } from './agents/manager.js';
+import { registerAgentInterfaces } from './agents/requests.js';
 import type { EntityContext } from '../entities/types.js';
 import { resolveAdminToken } from './auth/admin-token.js';
 import { registerHubRequests } from './bridge-requests.js';
 import { EventBus } from './bus.js';
+import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
 import type { LogLevel } from './config/settings.js';
 import { describeDatabase, openDatabase } from './db/data-source.js';
@@ -21,6 +25,7 @@ import type { Logger } from './logger.js';
 import { MetricHistory } from './metrics/history.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { RequestRegistry } from './requests.js';
+import { detectCgroupV2 } from './supervisor/limits.js';
 import { ThingRegistry } from './things.js';
 import { HOMEPAGE, VERSION } from './version.js';
 
@@ -28,6 +33,7 @@ export class Hub {
   readonly bus: EventBus;
   readonly things: ThingRegistry;
   readonly requests = new RequestRegistry();
+  readonly commands = new CommandRegistry();
   readonly token: string;
   private db: DataSource | null = null;
   private extensions: Extension[] = [];
@@ -35,8 +41,10 @@ export class Hub {
   private mqtt: MqttBridge | null = null;
   private metrics: MetricsSampler | null = null;
   private hubStatus: HubStatus | null = null;
+  private agents: AgentManager | null = null;
   private readonly startedAt = new Date();
   private restarting: Promise<void> | null = null;
+  private readonly declaredAgents: ReturnType<typeof agentsFromConfig>;
 
   constructor(
     private readonly config: LoadedConfig,
@@ -44,9 +52,13 @@ export class Hub {
   ) {
     this.bus = new EventBus(logger);
     this.things = new ThingRegistry(this.bus);
+    this.declaredAgents = agentsFromConfig(config.sections.agents, config.configFile);
     const t = resolveAdminToken(config.settings.dataDir, config.settings.adminToken);
     this.token = t.token;
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
+  }
+
+  private registerHubRequests(): void {
     registerHubRequests(this.requests, {
       info: () => this.info(),
       health: () => this.health(),
@@ -78,6 +90,34 @@ export class Hub {
     };
     this.hubStatus = new HubStatus(s.nodeId, VERSION, this.bus, this.things, () => this.logger.level);
     this.metrics = new MetricsSampler(this.bus, history, s.metricsInterval, this.logger.child({ component: 'metrics' }));
+    // Registries are filled anew on each (re)start: the managers register their paths below.
+    this.requests.clear();
+    this.commands.clear();
+    this.registerHubRequests();
+    this.mqtt = new MqttBridge({
+      settings: s,
+      entityContext,
+      bus: this.bus,
+      things: this.things,
+      requests: this.requests,
+      commands: this.commands,
+      visibility,
+      logger: this.logger,
+      info: () => this.info(),
+    });
+    this.agents = new AgentManager({
+      db: this.db,
+      bus: this.bus,
+      things: this.things,
+      mqtt: this.mqtt,
+      logger: this.logger.child({ component: 'agents' }),
+      dataDir: s.dataDir,
+      logLimits: { maxBytes: Math.round(s.agentLogMaxMb * 1024 * 1024), files: s.agentLogFiles },
+      sampleIntervalS: s.metricsInterval,
+      cgroup: detectCgroupV2(),
+      declared: this.declaredAgents,
+    });
+    registerAgentInterfaces(this.agents, this.requests, this.commands);
     this.http = new HttpServer(
       {
         token: this.token,
@@ -88,24 +128,15 @@ export class Hub {
         latestMetrics: () => this.metrics?.latest ?? null,
         history,
         visibility,
+        agents: this.agents,
       },
       s.httpHost,
       s.httpPort,
       VERSION,
     );
-    this.mqtt = new MqttBridge({
-      settings: s,
-      entityContext,
-      bus: this.bus,
-      things: this.things,
-      requests: this.requests,
-      visibility,
-      logger: this.logger,
-      info: () => this.info(),
-    });
     // Order matters: the hub's state exists before it is published; MQTT goes last so that on
     // stop `offline` is the first thing the world hears.
-    this.extensions = [this.hubStatus, this.metrics, this.http, this.mqtt];
+    this.extensions = [this.hubStatus, this.metrics, this.agents, this.http, this.mqtt];
     const started: Extension[] = [];
     try {
       for (const ext of this.extensions) {

@@ -3,10 +3,15 @@
  * line, with the schema of its payload. The MQTT bridge only routes; the handlers are here.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
+import { HubError } from './errors.js';
 import { parse } from './validate.js';
 
-/** A handler's refusal: the requester gets this message as the error. */
-export class RequestError extends Error {}
+/** A payload that does not fit its path's schema. */
+export class RequestError extends HubError {
+  constructor(message: string) {
+    super('invalid', message);
+  }
+}
 
 export type RequestHandler<S extends TSchema> = (payload: Static<S>) => unknown;
 
@@ -23,6 +28,10 @@ export class RequestRegistry {
     this.routes.set(path, { schema, handler: handler as (payload: never) => unknown });
   }
 
+  clear(): void {
+    this.routes.clear();
+  }
+
   paths(): string[] {
     return [...this.routes.keys()].sort();
   }
@@ -30,7 +39,7 @@ export class RequestRegistry {
   /** Runs the request; resolves to its data or rejects with a message fit for the requester. */
   async handle(path: string, payload: unknown): Promise<unknown> {
     const route = this.routes.get(path);
-    if (!route) throw new RequestError(`unknown request path "${path}" (known: ${this.paths().join(', ')})`);
+    if (!route) throw new HubError('not_found', `unknown request path "${path}" (known: ${this.paths().join(', ')})`);
     const parsed = parse(route.schema, payload);
     if (!parsed.ok) throw new RequestError(parsed.error);
     return await route.handler(parsed.value as never);

@@ -4,10 +4,12 @@
  * A new kind of thing is one line in ThingStates plus its entity module.
  */
 import type { EventBus } from './bus.js';
+import type { AgentState } from './agents/state.js';
 import type { HubState } from './hub-state.js';
 
 export interface ThingStates {
   hub: HubState;
+  agent: AgentState;
 }
 
 export type ThingKind = keyof ThingStates;

@@ -6,21 +6,29 @@ import addFormatsModule from 'ajv-formats';
 const addFormats = addFormatsModule as unknown as (a: Ajv) => void;
 
 /** For JSON bodies and MQTT payloads: types must be right as sent, unknown fields refused. */
-export const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
+export const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, discriminator: true, verbose: true });
 addFormats(ajv);
 
 /** For query strings and path parameters, which are text on the wire: numbers are read from it. */
-export const ajvText = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false });
+export const ajvText = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, discriminator: true, verbose: true });
 addFormats(ajvText);
 const compiled = new WeakMap<TSchema, ValidateFunction>();
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export function describeError(e: ErrorObject): string {
-  const where = e.instancePath === '' ? 'payload' : e.instancePath.slice(1).replace(/\//g, '.');
+/** One validation error as a sentence; `root` names the whole value (payload, body, querystring). */
+export function describeError(e: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'parentSchema'>, root = 'payload'): string {
+  const where = e.instancePath === '' ? root : e.instancePath.slice(1).replace(/\//g, '.');
   if (e.keyword === 'additionalProperties') return `${where}: unknown field "${String(e.params.additionalProperty)}"`;
   if (e.keyword === 'required') return `${where}: missing field "${String(e.params.missingProperty)}"`;
   if (e.keyword === 'enum') return `${where}: must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`;
+  if (e.keyword === 'discriminator') {
+    const tag = String(e.params.tag);
+    const forms = ((e.parentSchema as { oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined)?.oneOf ?? [])
+      .map((f) => f.properties?.[tag]?.const)
+      .filter((v) => v !== undefined);
+    return `${where}.${tag}: must be one of ${forms.join(', ')}`;
+  }
   return `${where}: ${e.message ?? 'is invalid'}`;
 }
 

@@ -105,9 +105,14 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  // A clean stop, so the hub stops its agents; SIGKILL only if it does not go.
   onCleanup(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
   });
   let buf = '';
   const running = new Promise<Record<string, unknown>>((resolve, reject) => {

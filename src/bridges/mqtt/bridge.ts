@@ -6,14 +6,17 @@ import { randomBytes } from 'node:crypto';
 import { viewOf } from '../../entities/registry.js';
 import type { EntityContext } from '../../entities/types.js';
 import type { EventBus } from '../../hub/bus.js';
+import type { CommandRegistry } from '../../hub/commands.js';
 import type { Settings } from '../../hub/config/settings.js';
 import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
 import type { Extension } from '../../hub/extension.js';
 import type { HubInfo } from '../../hub/info.js';
 import type { Logger } from '../../hub/logger.js';
+import type { MqttAccess } from '../../hub/mqtt-access.js';
 import type { RequestRegistry } from '../../hub/requests.js';
 import type { ThingRegistry } from '../../hub/things.js';
 import { EmbeddedBroker } from './broker.js';
+import { CommandRouter } from './command-router.js';
 import { MqttConnection } from './connection.js';
 import { DiscoveryPublisher } from './publisher.js';
 import { RequestRouter } from './request-router.js';
@@ -24,13 +27,17 @@ export interface MqttBridgeDeps {
   bus: EventBus;
   things: ThingRegistry;
   requests: RequestRegistry;
+  commands: CommandRegistry;
   visibility: DiscoveryVisibility;
   logger: Logger;
   info: () => HubInfo;
 }
 
-export class MqttBridge implements Extension {
+/** Also the managers' MqttAccess: their subscriptions outlive reconnects and hub restarts. */
+export class MqttBridge implements Extension, MqttAccess {
   readonly name = 'mqtt';
+  /** Subscriptions asked for by managers, kept across (re)connections. */
+  private readonly subscriptions = new Set<{ filter: string; handler: (topic: string, payload: string) => void; off?: () => void }>();
   private broker: EmbeddedBroker | null = null;
   private conn: MqttConnection | null = null;
   private publisher: DiscoveryPublisher | null = null;
@@ -90,6 +97,9 @@ export class MqttBridge implements Extension {
     );
 
     conn.handle(router.filter, (topic, payload, packet) => void router.route(topic, payload, packet));
+    const commands = new CommandRouter(ctx.base, this.d.commands, this.d.bus, logger);
+    conn.handle(commands.filter, (topic, payload) => void commands.route(topic, payload));
+    for (const sub of this.subscriptions) sub.off = conn.handle(sub.filter, (t, p) => sub.handler(t, p.toString('utf8')));
     conn.handle(`${ctx.discoveryPrefix}/status`, (_t, payload) => {
       if (payload.toString() === 'online') void this.republish();
     });
@@ -130,6 +140,21 @@ export class MqttBridge implements Extension {
     this.conn = null;
     await this.broker?.stop();
     this.broker = null;
+  }
+
+  subscribe(filter: string, handler: (topic: string, payload: string) => void): () => void {
+    const sub: { filter: string; handler: typeof handler; off?: () => void } = { filter, handler };
+    this.subscriptions.add(sub);
+    if (this.conn) sub.off = this.conn.handle(filter, (t, p) => handler(t, p.toString('utf8')));
+    return () => {
+      this.subscriptions.delete(sub);
+      sub.off?.();
+    };
+  }
+
+  async publish(topic: string, payload: string, opts: { retain?: boolean; qos?: 0 | 1 | 2 } = {}): Promise<void> {
+    if (!this.conn?.connected) throw new Error('not connected to the MQTT broker');
+    await this.conn.publish(topic, payload, { retain: opts.retain ?? false, qos: opts.qos ?? 1 });
   }
 
   private async republish(): Promise<void> {

@@ -54,9 +54,19 @@ export class MqttConnection {
     this.disconnectListeners.push(listener);
   }
 
-  /** Registers a handler; the subscription itself is made (again) on every connect. */
-  handle(filter: string, handler: MessageHandler): void {
-    this.handlers.push({ filter, handler });
+  /**
+   * Registers a handler; the subscription is made now if connected, and again on every connect.
+   * Returns the function that removes it (and unsubscribes when no other handler wants the filter).
+   */
+  handle(filter: string, handler: MessageHandler): () => void {
+    const entry = { filter, handler };
+    this.handlers.push(entry);
+    if (this.client?.connected) this.client.subscribe(filter, { qos: 1 });
+    return () => {
+      const i = this.handlers.indexOf(entry);
+      if (i >= 0) this.handlers.splice(i, 1);
+      if (this.client?.connected && !this.handlers.some((h) => h.filter === filter)) this.client.unsubscribe(filter);
+    };
   }
 
   /** Resolves at the first successful connection; later losses reconnect by themselves. */

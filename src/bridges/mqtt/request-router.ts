@@ -4,7 +4,8 @@
  */
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from '../../hub/logger.js';
-import { RequestError, type RequestRegistry } from '../../hub/requests.js';
+import { HubError } from '../../hub/errors.js';
+import type { RequestRegistry } from '../../hub/requests.js';
 
 export interface Response {
   status: 'ok' | 'error';
@@ -53,8 +54,8 @@ export class RequestRouter {
         const data = await this.registry.handle(path, req.body);
         response = { status: 'ok', data: data ?? {} };
       } catch (e) {
-        if (!(e instanceof RequestError)) this.logger.error({ err: e, path }, 'bridge request failed');
-        response = { status: 'error', error: e instanceof Error ? e.message : String(e) };
+        if (!(e instanceof HubError)) this.logger.error({ err: e, path }, 'bridge request failed');
+        response = { status: 'error', error: e instanceof HubError ? e.message : 'internal error; see the hub log' };
       }
       if (req.transaction !== undefined) response.transaction = req.transaction;
     }

@@ -16,9 +16,20 @@ interface StartFlags {
   logLevel?: string;
 }
 
-function configFrom(flags: StartFlags): LoadedConfig {
+/** A setting that cannot be used stops the hub at once: the message and exit code 2. */
+function orExit2<T>(make: () => T): T {
   try {
-    return loadConfig({
+    return make();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`hearth: ${e.message}\n`);
+    process.exit(2);
+  }
+}
+
+function configFrom(flags: StartFlags): LoadedConfig {
+  return orExit2(() =>
+    loadConfig({
       flags: {
         data_dir: flags.dataDir,
         node_id: flags.nodeId,
@@ -31,12 +42,8 @@ function configFrom(flags: StartFlags): LoadedConfig {
       },
       env: process.env,
       ...(flags.config ? { configFile: flags.config } : {}),
-    });
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(`hearth: ${e.message}\n`);
-    process.exit(2);
-  }
+    }),
+  );
 }
 
 export function registerStart(program: Command): void {
@@ -55,7 +62,7 @@ export function registerStart(program: Command): void {
     .action(async (flags: StartFlags) => {
       const config = configFrom(flags);
       const logger = createLogger(config.settings.logLevel);
-      const hub = new Hub(config, logger);
+      const hub = orExit2(() => new Hub(config, logger));
       let stopping = false;
       const stop = async (signal: string): Promise<void> => {
         if (stopping) return;

@@ -24,6 +24,8 @@ export interface Settings {
   haToken: string;
   metricsInterval: number;
   metricsRetentionDays: number;
+  agentLogMaxMb: number;
+  agentLogFiles: number;
   logLevel: LogLevel;
 }
 
@@ -41,6 +43,11 @@ const positive: Parser<number> = (raw) => {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`"${raw}" is not a positive number`);
   return n;
+};
+
+const count: Parser<number> = (raw) => {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1000) throw new Error(`"${raw}" is not a whole number from 1 to 1000`);
+  return Number(raw);
 };
 
 const logLevel: Parser<LogLevel> = (raw) => {
@@ -116,6 +123,8 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'haToken', name: 'ha_token', secret: true, parse: text, fallback: () => '' }),
   spec({ key: 'metricsInterval', name: 'metrics_interval', parse: positive, fallback: () => 10 }),
   spec({ key: 'metricsRetentionDays', name: 'metrics_retention_days', parse: positive, fallback: () => 7 }),
+  spec({ key: 'agentLogMaxMb', name: 'agent_log_max_mb', parse: positive, fallback: () => 10 }),
+  spec({ key: 'agentLogFiles', name: 'agent_log_files', parse: count, fallback: () => 5 }),
   spec({ key: 'logLevel', name: 'log_level', flag: '--log-level', parse: logLevel, fallback: () => 'info' }),
 ];
 

@@ -48,4 +48,52 @@ export const HiddenDevice = new EntitySchema<HiddenDeviceRow>({
   },
 });
 
-export const ENTITIES = [MetricSample, HiddenDevice];
+/** An agent as stored (the Myntrix agent columns: status, health, last_run, configuration). */
+export interface AgentRow {
+  id: string;
+  name: string;
+  type: string;
+  /** The definition as the user gave it (AgentCreate without name, type and configuration). */
+  definition: Record<string, unknown>;
+  configuration: Record<string, unknown>;
+  /** What the user last asked: written before it is acted on, so a crash cannot lose it. */
+  desired: 'running' | 'stopped';
+  status: string;
+  status_reason: string | null;
+  health: number;
+  last_run: number | null;
+  last_exit_code: number | null;
+  last_signal: string | null;
+  restarts: number;
+  pid: number | null;
+  /** With pid, tells the agent's process from a later one that reuses the pid. */
+  pid_start_time: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export const Agent = new EntitySchema<AgentRow>({
+  name: 'Agent',
+  tableName: 'agent',
+  columns: {
+    id: { type: String, primary: true, length: 100 },
+    name: { type: String, length: 100 },
+    type: { type: String, length: 50 },
+    definition: { type: 'simple-json' },
+    configuration: { type: 'simple-json' },
+    desired: { type: String, length: 10 },
+    status: { type: String, length: 20 },
+    status_reason: { type: String, length: 200, nullable: true },
+    health: { type: 'integer' },
+    last_run: { type: 'bigint', nullable: true, transformer: epochMs },
+    last_exit_code: { type: 'integer', nullable: true },
+    last_signal: { type: String, length: 20, nullable: true },
+    restarts: { type: 'integer' },
+    pid: { type: 'integer', nullable: true },
+    pid_start_time: { type: String, length: 30, nullable: true },
+    created_at: { type: 'bigint', transformer: epochMs },
+    updated_at: { type: 'bigint', transformer: epochMs },
+  },
+});
+
+export const ENTITIES = [MetricSample, HiddenDevice, Agent];

@@ -1,4 +1,5 @@
 /** What the HTTP routes may use: the hub's core pieces, never a bridge. */
+import type { AgentManager } from '../agents/manager.js';
 import type { EventBus } from '../bus.js';
 import type { DiscoveryVisibility } from '../discovery-visibility.js';
 import type { HubInfo } from '../info.js';
@@ -20,4 +21,5 @@ export interface ApiContext {
   latestMetrics(): HostMetrics | null;
   history: MetricHistory;
   visibility: DiscoveryVisibility;
+  agents: AgentManager;
 }

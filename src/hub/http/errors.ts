@@ -1,6 +1,8 @@
 /** Every error leaves as { "error": "clear message" } with the status that fits. */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { HTTP_STATUS, HubError } from '../errors.js';
+import { describeError } from '../validate.js';
 
 export const ErrorBody = Type.Object({ error: Type.String() }, { $id: 'Error' });
 
@@ -15,18 +17,13 @@ export class HttpError extends Error {
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err.validation) {
+  app.setErrorHandler((err: FastifyError | HubError, req, reply) => {
+    if (err instanceof HubError) return reply.code(HTTP_STATUS[err.kind]).send({ error: err.message });
+    if (err.validation?.[0]) {
       const where = err.validationContext ?? 'request';
-      const first = err.validation[0];
-      const path = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '';
-      const what =
-        first?.keyword === 'additionalProperties'
-          ? `unknown field "${String(first.params.additionalProperty)}"`
-          : first?.keyword === 'required'
-            ? `missing field "${String(first.params.missingProperty)}"`
-            : `${path ? path + ' ' : ''}${first?.message ?? err.message}`;
-      return reply.code(400).send({ error: `${where}: ${what}` });
+      const e = err.validation[0];
+      const text = describeError(e as Parameters<typeof describeError>[0], where);
+      return reply.code(400).send({ error: text.startsWith(where) ? text : `${where}: ${text}` });
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) {

@@ -9,16 +9,18 @@ import { ajv, ajvText } from '../validate.js';
 import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
+import { agentRoutes } from './routes/agents.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/import.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** Every resource's routes. A new resource is one file in routes/ plus one line here. */
-const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes];
+const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 

@@ -1,0 +1,58 @@
+/**
+ * Routes `<base>/<kind>/<id>/set` to the command registry. A bare word is `{ "action": word }`;
+ * JSON must be an object. A command that cannot be carried out becomes a `command_rejected`
+ * event on `<base>/bridge/event` with the reason; nothing changes and the hub keeps running.
+ */
+import type { EventBus } from '../../hub/bus.js';
+import type { CommandRegistry } from '../../hub/commands.js';
+import { HubError } from '../../hub/errors.js';
+import type { Logger } from '../../hub/logger.js';
+
+const WORD = /^[a-z_]{1,40}$/;
+const MAX_PAYLOAD = 64 * 1024;
+
+/** The payload as a command object, or why it is not one. */
+export function readCommand(payload: Buffer): { command: Record<string, unknown> } | { error: string } {
+  if (payload.length > MAX_PAYLOAD) return { error: `command is ${payload.length} bytes; at most ${MAX_PAYLOAD}` };
+  const text = payload.toString('utf8').trim();
+  if (text.startsWith('{')) {
+    try {
+      const doc = JSON.parse(text) as unknown;
+      if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) return { command: doc as Record<string, unknown> };
+    } catch (e) {
+      return { error: `command is not valid JSON: ${(e as Error).message}` };
+    }
+  }
+  if (WORD.test(text)) return { command: { action: text } };
+  return { error: `command must be a word like "start" or a JSON object with "action", not ${JSON.stringify(text.slice(0, 80))}` };
+}
+
+export class CommandRouter {
+  constructor(
+    private readonly base: string,
+    private readonly commands: CommandRegistry,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  get filter(): string {
+    return `${this.base}/+/+/set`;
+  }
+
+  async route(topic: string, payload: Buffer): Promise<void> {
+    const [kind, id] = topic.slice(this.base.length + 1).split('/');
+    const read = readCommand(payload);
+    const reject = (error: string): void =>
+      this.bus.emit('bridge.event', {
+        type: 'command_rejected',
+        data: { kind: kind!, id: id!, topic, payload: payload.toString('utf8').slice(0, 200), error },
+      });
+    if ('error' in read) return reject(read.error);
+    try {
+      await this.commands.run(kind!, id!, read.command);
+    } catch (e) {
+      if (!(e instanceof HubError)) this.logger.error({ err: e, topic }, 'command failed');
+      reject(e instanceof HubError ? e.message : 'internal error; see the hub log');
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/** `hearth agent …`: list, show, create, change, delete, start, stop, restart, logs (-f follows live). */
+import type { Command } from 'commander';
+import WebSocket from 'ws';
+import type { AgentView } from '../../hub/agents/state.js';
+import { CliError, type ApiClient } from '../api-client.js';
+
+function table(agents: AgentView[]): string {
+  if (agents.length === 0) return 'no agents';
+  const rows = agents.map((a) => [
+    a.id,
+    a.status + (a.reason ? ` (${a.reason})` : ''),
+    a.pid === null ? '-' : String(a.pid),
+    a.cpu_percent === null ? '-' : `${a.cpu_percent}%`,
+    a.memory_bytes === null ? '-' : `${(a.memory_bytes / 1048576).toFixed(1)} MiB`,
+    String(a.restarts),
+    String(a.health),
+  ]);
+  const head = ['ID', 'STATUS', 'PID', 'CPU', 'MEMORY', 'RESTARTS', 'HEALTH'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** KEY=VALUE pairs into an env object. */
+function envOf(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new CliError(`--env ${p}: expected KEY=VALUE`);
+    env[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return env;
+}
+
+/** Prints lines as the hub streams them until interrupted. */
+async function follow(client: ApiClient, id: string, stream: string | undefined): Promise<void> {
+  const url = `${client.url.replace(/^http/, 'ws')}/api/events?token=${encodeURIComponent(client.tokenValue ?? '')}`;
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.on('unexpected-response', (_req, res) => reject(new CliError(`cannot follow logs: ${res.statusCode ?? ''} from ${client.url}`)));
+    ws.on('error', (e) => reject(new CliError(`cannot follow logs: ${e.message}`)));
+    ws.on('close', () => resolve());
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(raw.toString()) as { type: string; data: { kind?: string; id?: string; stream?: string; line?: string } };
+      if (msg.type !== 'log.line' || msg.data.kind !== 'agent' || msg.data.id !== id) return;
+      if (stream && msg.data.stream !== stream) return;
+      (msg.data.stream === 'stderr' ? process.stderr : process.stdout).write(`${msg.data.line}\n`);
+    });
+    process.once('SIGINT', () => ws.close());
+  });
+}
+
+export function registerAgent(program: Command, client: () => ApiClient): void {
+  const agent = program.command('agent').description('supervised programs');
+  const print = (a: unknown): void => void process.stdout.write(JSON.stringify(a, null, 2) + '\n');
+
+  agent
+    .command('list')
+    .description('every agent with its status and usage')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const list = await client().get<AgentView[]>('/api/agents');
+      if (o.json) print(list);
+      else process.stdout.write(table(list) + '\n');
+    });
+  agent.command('show <id>').description('one agent, as JSON').action(async (id: string) => print(await client().get(`/api/agents/${encodeURIComponent(id)}`)));
+  agent
+    .command('create <name> <command> [args...]')
+    .description('create an agent: the command runs as given, never through a shell (put -- before arguments that start with -)')
+    .option('--cwd <dir>', 'working directory')
+    .option('--env <KEY=VALUE>', 'environment (repeatable)', collect, [])
+    .option('--restart <policy>', 'always, on-failure or never')
+    .option('--no-autostart', 'create it stopped')
+    .action(async (name: string, command: string, args: string[], o: { cwd?: string; env: string[]; restart?: string; autostart: boolean }) => {
+      const body = {
+        name,
+        command,
+        args,
+        ...(o.cwd ? { cwd: o.cwd } : {}),
+        ...(o.env.length ? { env: envOf(o.env) } : {}),
+        ...(o.restart ? { restart: { policy: o.restart } } : {}),
+        autostart: o.autostart,
+      };
+      const a = await client().request<AgentView>('POST', '/api/agents', body);
+      process.stdout.write(`created agent ${a.id} (${a.status})\n`);
+    });
+  agent
+    .command('update <id> <json>')
+    .description('change an agent: JSON of the fields to change, e.g. \'{"args": ["--fast"]}\'')
+    .action(async (id: string, json: string) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(json);
+      } catch (e) {
+        throw new CliError(`not JSON: ${(e as Error).message}`);
+      }
+      print(await client().request('PUT', `/api/agents/${encodeURIComponent(id)}`, body));
+    });
+  for (const verb of ['start', 'stop', 'restart'] as const) {
+    agent
+      .command(`${verb} <id>`)
+      .description(`${verb} an agent`)
+      .action(async (id: string) => {
+        const a = await client().request<AgentView>('POST', `/api/agents/${encodeURIComponent(id)}/${verb}`);
+        process.stdout.write(`${a.id}: ${a.status}\n`);
+      });
+  }
+  agent
+    .command('delete <id>')
+    .description('stop and delete an agent')
+    .action(async (id: string) => {
+      await client().request('DELETE', `/api/agents/${encodeURIComponent(id)}`);
+      process.stdout.write(`deleted agent ${id}\n`);
+    });
+  agent
+    .command('logs <id>')
+    .description("an agent's last lines; -f keeps following")
+    .option('--stream <stream>', 'stdout or stderr (default both for -f, stdout otherwise)')
+    .option('-n, --tail <n>', 'lines', '100')
+    .option('-f, --follow', 'keep printing new lines')
+    .action(async (id: string, o: { stream?: string; tail: string; follow?: boolean }) => {
+      const c = client();
+      const q = `stream=${encodeURIComponent(o.stream ?? 'stdout')}&tail=${encodeURIComponent(o.tail)}`;
+      const got = await c.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?${q}`);
+      if (got.lines.length) process.stdout.write(got.lines.join('\n') + '\n');
+      if (o.follow) await follow(c, id, o.stream);
+    });
+}

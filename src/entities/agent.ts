@@ -1,0 +1,86 @@
+/** An agent as a Home Assistant device: running switch, restart button, status, usage, health, problem. */
+import type { AgentState } from '../hub/agents/state.js';
+import { STATUSES } from '../hub/supervisor/program.js';
+import { component, thingDevice, thingDeviceId, valueOf } from './discovery.js';
+import type { Component, EntityModule, JsonValue } from './types.js';
+
+export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
+  const dev = thingDeviceId(ctx, 'agent', id);
+  const stateTopic = `${ctx.base}/agent/${id}`;
+  const command = `${stateTopic}/set`;
+  const c: Record<string, Component> = {
+    running: component(dev, 'running', 'switch', {
+      name: null,
+      icon: 'mdi:play-pause',
+      command_topic: command,
+      payload_on: 'start',
+      payload_off: 'stop',
+      value_template: "{{ 'ON' if value_json.status in ['starting', 'running', 'backoff'] else 'OFF' }}",
+      state_on: 'ON',
+      state_off: 'OFF',
+    }),
+    restart: component(dev, 'restart', 'button', { name: 'Restart', device_class: 'restart', command_topic: command, payload_press: 'restart' }),
+    status: component(dev, 'status', 'sensor', {
+      name: 'Status',
+      device_class: 'enum',
+      options: [...STATUSES],
+      value_template: valueOf('status'),
+      json_attributes_topic: stateTopic,
+      json_attributes_template: '{{ {"reason": value_json.reason, "pid": value_json.pid, "desired": value_json.desired} | tojson }}',
+    }),
+    cpu: component(dev, 'cpu', 'sensor', {
+      name: 'CPU',
+      unit_of_measurement: '%',
+      state_class: 'measurement',
+      icon: 'mdi:cpu-64-bit',
+      suggested_display_precision: 1,
+      value_template: '{{ value_json.cpu_percent if value_json.cpu_percent is not none else 0 }}',
+    }),
+    memory: component(dev, 'memory', 'sensor', {
+      name: 'Memory',
+      device_class: 'data_size',
+      unit_of_measurement: 'MiB',
+      state_class: 'measurement',
+      suggested_display_precision: 1,
+      value_template: '{{ ((value_json.memory_bytes or 0) / 1048576) | round(1) }}',
+    }),
+    started_at: component(dev, 'started_at', 'sensor', {
+      name: 'Started',
+      device_class: 'timestamp',
+      entity_category: 'diagnostic',
+      value_template: '{{ value_json.started_at if value_json.started_at else None }}',
+    }),
+    restarts: component(dev, 'restarts', 'sensor', {
+      name: 'Restarts',
+      state_class: 'total_increasing',
+      entity_category: 'diagnostic',
+      icon: 'mdi:restart',
+      value_template: valueOf('restarts'),
+    }),
+    health: component(dev, 'health', 'sensor', {
+      name: 'Health',
+      unit_of_measurement: '%',
+      state_class: 'measurement',
+      icon: 'mdi:heart-pulse',
+      value_template: valueOf('health'),
+    }),
+    last_exit_code: component(dev, 'last_exit_code', 'sensor', {
+      name: 'Last exit code',
+      entity_category: 'diagnostic',
+      icon: 'mdi:numeric',
+      value_template: '{{ value_json.last_exit_code if value_json.last_exit_code is not none else None }}',
+    }),
+    problem: component(dev, 'problem', 'binary_sensor', {
+      name: 'Problem',
+      device_class: 'problem',
+      value_template: "{{ 'ON' if value_json.problem else 'OFF' }}",
+    }),
+  };
+  return {
+    deviceId: dev,
+    stateTopic,
+    device: thingDevice(ctx, 'agent', id, a.name, `Agent (${a.type})`),
+    components: c,
+    state: a as unknown as Record<string, JsonValue>,
+  };
+};

@@ -1,0 +1,286 @@
+/**
+ * The agents: created, changed and deleted from any interface, started and stopped on request,
+ * reconciled at start with what is really running, sampled for CPU and memory in one batch.
+ * Desired state is written to the database before it is acted on.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DataSource, Repository } from 'typeorm';
+import type { EventBus } from '../bus.js';
+import { slugify } from '../config/settings.js';
+import { Agent, type AgentRow } from '../db/schema.js';
+import { conflict, notFound } from '../errors.js';
+import type { Extension } from '../extension.js';
+import type { Logger } from '../logger.js';
+import type { MqttAccess } from '../mqtt-access.js';
+import type { ThingRegistry } from '../things.js';
+import { CgroupLimits, enforcement } from '../supervisor/limits.js';
+import type { LogLimits, Stream } from '../supervisor/log-files.js';
+import { stopGroup } from '../supervisor/process-group.js';
+import { isSameProcess } from '../supervisor/procfs.js';
+import { sampleGroups } from '../supervisor/process-stats.js';
+import { AgentRuntime, type AgentDefinition } from './runtime.js';
+import type { AgentCreate, AgentUpdate } from './schema.js';
+import { agentView, type AgentView } from './state.js';
+
+export interface AgentManagerDeps {
+  db: DataSource;
+  bus: EventBus;
+  things: ThingRegistry;
+  mqtt: MqttAccess;
+  logger: Logger;
+  dataDir: string;
+  logLimits: LogLimits;
+  sampleIntervalS: number;
+  cgroup: { usable: boolean; path?: string };
+  /** Agents from hearth.yaml: created when new, changed to match when they exist (by id). */
+  declared: AgentCreate[];
+}
+
+const LIVE: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'backoff']);
+
+export class AgentManager implements Extension {
+  readonly name = 'agents';
+  private readonly repo: Repository<AgentRow>;
+  private readonly agents = new Map<string, AgentRuntime>();
+  private readonly cgroups: CgroupLimits | null;
+  private sampler: NodeJS.Timeout | null = null;
+
+  constructor(private readonly d: AgentManagerDeps) {
+    this.repo = d.db.getRepository(Agent);
+    this.cgroups = d.cgroup.usable && d.cgroup.path ? new CgroupLimits(d.cgroup.path) : null;
+  }
+
+  async start(): Promise<void> {
+    for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) {
+      await this.stopLeftover(row);
+      const rt = this.runtime(row);
+      this.publish(rt);
+    }
+    for (const body of this.d.declared) {
+      const id = slugify(body.name);
+      if (this.agents.has(id)) await this.update(id, body);
+      else await this.create(body);
+    }
+    for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.program.running) await this.run(rt);
+    this.scheduleSample();
+  }
+
+  /** Stops every agent and leaves no process behind; agents that do not autostart stay stopped next time. */
+  async stop(): Promise<void> {
+    if (this.sampler) clearTimeout(this.sampler);
+    this.sampler = null;
+    await Promise.all(
+      [...this.agents.values()].map(async (rt) => {
+        if (rt.definition.autostart === false && rt.row.desired === 'running') await this.persist(rt, { desired: 'stopped' });
+        await rt.program.stop();
+        await this.persist(rt, {});
+        await rt.close();
+      }),
+    );
+    this.agents.clear();
+  }
+
+  list(): AgentView[] {
+    return [...this.agents.values()].map((rt) => agentView(rt.row, rt.state()));
+  }
+
+  get(id: string): AgentView {
+    const rt = this.find(id);
+    return agentView(rt.row, rt.state());
+  }
+
+  async create(body: AgentCreate): Promise<AgentView> {
+    const { name, type, configuration, ...definition } = body;
+    const now = Date.now();
+    const row: AgentRow = {
+      id: this.freeId(name),
+      name,
+      type: type ?? 'process',
+      definition: definition as Record<string, unknown>,
+      configuration: configuration ?? {},
+      desired: definition.autostart === false ? 'stopped' : 'running',
+      status: 'stopped',
+      status_reason: null,
+      health: 0,
+      last_run: null,
+      last_exit_code: null,
+      last_signal: null,
+      restarts: 0,
+      pid: null,
+      pid_start_time: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.repo.save(row);
+    const rt = this.runtime(row);
+    this.publish(rt);
+    if (row.desired === 'running') await this.run(rt);
+    return this.get(row.id);
+  }
+
+  /** Changes what was given; a running agent restarts to take it. Renames keep the id. */
+  async update(id: string, body: AgentUpdate): Promise<AgentView> {
+    const rt = this.find(id);
+    const { name, type, configuration, ...changes } = body;
+    const definition = { ...rt.definition, ...changes } as AgentDefinition;
+    const row: AgentRow = {
+      ...rt.row,
+      name: name ?? rt.row.name,
+      type: type ?? rt.row.type,
+      configuration: configuration ?? rt.row.configuration,
+      definition: definition as Record<string, unknown>,
+      updated_at: Date.now(),
+    };
+    const withoutAutostart = ({ autostart: _, ...d }: AgentDefinition): string => JSON.stringify(d);
+    const programChanged = withoutAutostart(definition) !== withoutAutostart(rt.definition);
+    await this.repo.save(row);
+    rt.redefine(row);
+    if (programChanged && LIVE.has(rt.program.snapshot.status)) await rt.program.restart('user');
+    return this.get(id);
+  }
+
+  async delete(id: string): Promise<void> {
+    const rt = this.find(id);
+    this.agents.delete(id);
+    await rt.program.stop();
+    await rt.close();
+    this.cgroups?.release(id);
+    await this.repo.delete({ id });
+    await rm(join(this.logsDir, id), { recursive: true, force: true });
+    this.d.things.remove('agent', id);
+  }
+
+  async startAgent(id: string): Promise<AgentView> {
+    const rt = this.find(id);
+    if (LIVE.has(rt.program.snapshot.status)) throw conflict(`agent ${id} is already ${rt.program.snapshot.status}`);
+    await this.run(rt);
+    return this.get(id);
+  }
+
+  async stopAgent(id: string): Promise<AgentView> {
+    const rt = this.find(id);
+    if (!LIVE.has(rt.program.snapshot.status)) throw conflict(`agent ${id} is not running (${rt.program.snapshot.status})`);
+    await this.persist(rt, { desired: 'stopped' });
+    await rt.program.stop();
+    return this.get(id);
+  }
+
+  async restartAgent(id: string): Promise<AgentView> {
+    const rt = this.find(id);
+    await this.persist(rt, { desired: 'running', last_run: Date.now() });
+    await rt.program.restart('user');
+    return this.get(id);
+  }
+
+  async logs(id: string, stream: Stream, tail: number): Promise<string[]> {
+    return this.find(id).logs.tail(stream, tail);
+  }
+
+  private get logsDir(): string {
+    return join(this.d.dataDir, 'logs', 'agents');
+  }
+
+  private find(id: string): AgentRuntime {
+    const rt = this.agents.get(id);
+    if (!rt) throw notFound(`no agent "${id}"`);
+    return rt;
+  }
+
+  /** A slug of the name, unique: web server -> web_server, then web_server_2. */
+  private freeId(name: string): string {
+    const base = slugify(name).slice(0, 90);
+    let id = base;
+    for (let n = 2; this.agents.has(id); n++) id = `${base}_${n}`;
+    return id;
+  }
+
+  private runtime(row: AgentRow): AgentRuntime {
+    const rt = new AgentRuntime(row, {
+      logsDir: this.logsDir,
+      logLimits: this.d.logLimits,
+      mqtt: this.d.mqtt,
+      logger: this.d.logger,
+      limits: (def) => enforcement(def.limits, this.d.cgroup),
+      changed: (r) => this.onChanged(r),
+      line: (r, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line }),
+    });
+    this.agents.set(row.id, rt);
+    return rt;
+  }
+
+  /** Desired state first, then the act. */
+  private async run(rt: AgentRuntime): Promise<void> {
+    await this.persist(rt, { desired: 'running', last_run: Date.now() });
+    await rt.program.start();
+    const pid = rt.program.snapshot.pid;
+    if (pid && this.cgroups && rt.definition.limits) {
+      try {
+        this.cgroups.apply(rt.id, pid, rt.definition.limits);
+      } catch (e) {
+        this.d.logger.warn({ agent: rt.id, err: (e as Error).message }, 'could not apply cgroup limits');
+      }
+    }
+  }
+
+  /**
+   * A process of this agent from before the hub restarted (killed -9, say) is still there: it is
+   * stopped before a new start, so the agent never runs twice. The pid alone is not proof: the
+   * start time must match too.
+   */
+  private async stopLeftover(row: AgentRow): Promise<void> {
+    if (!row.pid || !row.pid_start_time || !isSameProcess(row.pid, row.pid_start_time)) return;
+    const def = row.definition as AgentDefinition;
+    this.d.logger.info({ agent: row.id, pid: row.pid }, 'stopping a leftover process of this agent from before the hub restarted');
+    await stopGroup(row.pid, def.stop_signal ?? 'SIGTERM', def.stop_timeout_s ?? 10);
+  }
+
+  private onChanged(rt: AgentRuntime): void {
+    if (this.agents.get(rt.id) !== rt) return;
+    this.publish(rt);
+    const s = rt.program.snapshot;
+    const changed =
+      rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode;
+    if (changed) void this.persist(rt, {}).catch((e: unknown) => this.d.logger.error({ err: e, agent: rt.id }, 'saving agent state failed'));
+  }
+
+  private publish(rt: AgentRuntime): void {
+    this.d.things.upsert('agent', rt.id, rt.state());
+  }
+
+  /** Writes the row with the kernel's current view of the process, plus `patch`. */
+  private async persist(rt: AgentRuntime, patch: Partial<AgentRow>): Promise<void> {
+    const s = rt.program.snapshot;
+    rt.row = {
+      ...rt.row,
+      status: s.status,
+      status_reason: s.reason,
+      health: rt.state().health,
+      last_exit_code: s.lastExitCode,
+      last_signal: s.lastSignal,
+      restarts: s.restarts,
+      pid: s.pid,
+      pid_start_time: s.pidStartTime,
+      ...patch,
+      updated_at: Date.now(),
+    };
+    await this.repo.save(rt.row);
+    if (patch.desired) this.publish(rt);
+  }
+
+  private scheduleSample(): void {
+    this.sampler = setTimeout(() => void this.sample(), this.d.sampleIntervalS * 1000);
+  }
+
+  /** One /proc scan and one pidusage call for every running agent's process group. */
+  private async sample(): Promise<void> {
+    try {
+      const live = [...this.agents.values()].filter((rt) => rt.program.snapshot.status === 'running' && rt.program.snapshot.pid);
+      const usage = await sampleGroups(live.map((rt) => rt.program.snapshot.pid!));
+      for (const rt of live) rt.setUsage(usage.get(rt.program.snapshot.pid!) ?? null);
+    } catch (e) {
+      this.d.logger.warn({ err: e }, 'sampling agents failed');
+    }
+    if (this.sampler) this.scheduleSample();
+  }
+}

@@ -1,0 +1,59 @@
+/** An agent as the world sees it: its thing state (MQTT, WebSocket) and its API view (secrets masked). */
+import type { AgentRow } from '../db/schema.js';
+import type { ProgramStatus } from '../supervisor/program.js';
+import { AgentCreate, SECRET_MASK, isSecret, type EnvValue } from './schema.js';
+
+export type LimitEnforcement = { memory: 'cgroup' | 'restart' | 'none'; cpu: 'cgroup' | 'unenforced' | 'none' };
+
+export interface AgentState {
+  id: string;
+  name: string;
+  type: string;
+  status: ProgramStatus;
+  reason: string | null;
+  desired: 'running' | 'stopped';
+  pid: number | null;
+  started_at: string | null;
+  /** When a restart by policy will happen (status backoff). */
+  next_start_at: string | null;
+  restarts: number;
+  last_exit_code: number | null;
+  last_signal: string | null;
+  health: number;
+  health_check: { ok: boolean; detail: string; at: string } | null;
+  cpu_percent: number | null;
+  memory_bytes: number | null;
+  /** Failed, or in a crash loop: the problem binary_sensor. */
+  problem: boolean;
+  limits: LimitEnforcement;
+}
+
+/** The definition with secret env values masked: what the API answers. */
+export type AgentDefinitionView = Omit<AgentCreate, 'name' | 'configuration'>;
+
+export interface AgentView extends AgentState {
+  definition: AgentDefinitionView;
+  configuration: Record<string, unknown>;
+  last_run: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function maskEnv(env: Record<string, EnvValue> | undefined): Record<string, EnvValue> | undefined {
+  if (!env) return env;
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, isSecret(k, v) ? (typeof v === 'string' ? SECRET_MASK : { value: SECRET_MASK, secret: true }) : v]),
+  );
+}
+
+export function agentView(row: AgentRow, state: AgentState): AgentView {
+  const def = row.definition as Omit<AgentCreate, 'name' | 'type' | 'configuration'>;
+  return {
+    ...state,
+    definition: { ...def, type: row.type, env: maskEnv(def.env) },
+    configuration: row.configuration,
+    last_run: row.last_run === null ? null : new Date(row.last_run).toISOString(),
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The supervision kernel: one program kept the way its owner asked. It spawns the program in its
+ * own process group, restarts it by policy with exponential backoff, declares a crash loop, and
+ * stops the whole group. Agents use it now; service-mode apps will too.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { BACKOFF_MAX_MS, type ProgramSpec } from '../agents/schema.js';
+import { spawnGroup, stopGroup } from './process-group.js';
+import { startTimeOf } from './procfs.js';
+
+export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'failed'] as const;
+export type ProgramStatus = (typeof STATUSES)[number];
+
+export interface ProgramState {
+  status: ProgramStatus;
+  /** Why it is failed or stopped by itself: crash_loop, spawn_error, exited, unhealthy, memory_limit… */
+  reason: string | null;
+  pid: number | null;
+  /** /proc start time of pid: with the pid, it tells our process from a later one with the same pid. */
+  pidStartTime: string | null;
+  startedAt: number | null;
+  lastExitCode: number | null;
+  lastSignal: string | null;
+  /** Every start after the first, by policy or by request. */
+  restarts: number;
+  /** When the policy restarts will happen (status backoff). */
+  nextStartAt: number | null;
+}
+
+export interface ProgramHooks {
+  onState(state: ProgramState): void;
+  onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** The program exited by itself (not asked to stop). */
+  onExit?(code: number | null, signal: string | null): void;
+}
+
+/** A restart the owner asked for is not a failure: it neither backs off nor counts toward a crash loop. */
+type Why = 'user' | 'policy';
+
+export class Program {
+  private child: ChildProcess | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private state: ProgramState;
+  /** Times of restarts by policy within the crash-loop window. */
+  private recentRestarts: number[] = [];
+  private quickFailures = 0;
+  private stopping: Promise<void> | null = null;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    private spec: ProgramSpec,
+    private readonly hooks: ProgramHooks,
+    initial: Partial<ProgramState> = {},
+  ) {
+    this.state = {
+      status: 'stopped',
+      reason: null,
+      pid: null,
+      pidStartTime: null,
+      startedAt: null,
+      lastExitCode: null,
+      lastSignal: null,
+      restarts: 0,
+      nextStartAt: null,
+      ...initial,
+    };
+  }
+
+  get snapshot(): ProgramState {
+    return { ...this.state };
+  }
+
+  get running(): boolean {
+    return this.child !== null;
+  }
+
+  /** Restarts within the crash-loop window, for the health score. */
+  get recentRestartCount(): number {
+    this.pruneWindow(Date.now());
+    return this.recentRestarts.length;
+  }
+
+  /** Takes effect at the next start. */
+  setSpec(spec: ProgramSpec): void {
+    this.spec = spec;
+  }
+
+  async start(): Promise<void> {
+    this.clearTimer();
+    this.quickFailures = 0;
+    this.recentRestarts = [];
+    await this.spawn();
+  }
+
+  /** Stops the whole process group; a pending restart is cancelled. */
+  async stop(reason: string | null = null): Promise<void> {
+    this.clearTimer();
+    if (this.stopping) return this.stopping;
+    const child = this.child;
+    if (!child?.pid) {
+      this.set({ status: 'stopped', reason, nextStartAt: null });
+      return;
+    }
+    this.set({ status: 'stopping' });
+    this.stopping = (async () => {
+      await stopGroup(child.pid!, this.spec.stopSignal, this.spec.stopTimeoutS);
+      await this.exited;
+      this.set({ status: 'stopped', reason, pid: null, pidStartTime: null });
+    })().finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  /** Stop (if running) and start again, as the owner asked or a health check decided. */
+  async restart(why: Why = 'user', reason: string | null = null): Promise<void> {
+    await this.stop(reason);
+    if (why === 'policy') this.recentRestarts.push(Date.now());
+    await this.spawn(true);
+  }
+
+  /** `again`: this start is a restart, and counts as one. */
+  private async spawn(again = false): Promise<void> {
+    this.set({ status: 'starting', reason: null, nextStartAt: null, restarts: this.state.restarts + (again ? 1 : 0) });
+    let child: ChildProcess;
+    try {
+      child = spawnGroup({ command: this.spec.command, args: this.spec.args, cwd: this.spec.cwd, env: this.spec.env });
+    } catch (e) {
+      this.set({ status: 'failed', reason: `spawn_error: ${(e as Error).message}` });
+      return;
+    }
+    // A missing command or cwd is reported by an 'error' event, not a throw.
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    if (spawned) {
+      this.set({ status: 'failed', reason: `spawn_error: ${spawned.message}`, pid: null, pidStartTime: null });
+      return;
+    }
+    this.child = child;
+    child.stdout!.on('data', (c: Buffer) => this.hooks.onOutput('stdout', c));
+    child.stderr!.on('data', (c: Buffer) => this.hooks.onOutput('stderr', c));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      this.onExit(child, code, signal);
+      resolve();
+    }));
+    this.set({ status: 'running', pid: child.pid!, pidStartTime: startTimeOf(child.pid!), startedAt: Date.now() });
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = null;
+    const ranMs = Date.now() - (this.state.startedAt ?? Date.now());
+    this.state.lastExitCode = code;
+    this.state.lastSignal = signal;
+    if (this.stopping) return;
+    // What the program left behind in its group goes with it: no orphans, no duplicates later.
+    void stopGroup(child.pid!, 'SIGKILL', 0);
+    this.hooks.onExit?.(code, signal);
+    const failed = code !== 0 || signal !== null;
+    const { restart } = this.spec;
+    const again = restart.policy === 'always' || (restart.policy === 'on-failure' && failed);
+    if (!again) {
+      this.set({ status: failed ? 'failed' : 'stopped', reason: failed ? 'exited' : 'completed', pid: null, pidStartTime: null });
+      return;
+    }
+    const now = Date.now();
+    this.pruneWindow(now);
+    this.quickFailures = ranMs >= restart.min_uptime_s * 1000 ? 0 : this.quickFailures + 1;
+    // A crash loop: max_restarts within window_s, or (since backoff spaces restarts out) as many
+    // runs in a row that each died before min_uptime_s, as PM2 counts unstable restarts.
+    if (this.recentRestarts.length >= restart.max_restarts || this.quickFailures > restart.max_restarts) {
+      this.set({ status: 'failed', reason: 'crash_loop', pid: null, pidStartTime: null, nextStartAt: null });
+      return;
+    }
+    const delay = restart.backoff
+      ? Math.min(restart.delay_ms * 2 ** Math.max(0, this.quickFailures - 1), BACKOFF_MAX_MS)
+      : restart.delay_ms;
+    this.set({ status: 'backoff', reason: failed ? 'crashed' : 'exited', pid: null, pidStartTime: null, nextStartAt: now + delay });
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.recentRestarts.push(Date.now());
+      void this.spawn(true);
+    }, delay);
+  }
+
+  private pruneWindow(now: number): void {
+    const from = now - this.spec.restart.window_s * 1000;
+    this.recentRestarts = this.recentRestarts.filter((t) => t >= from);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private set(patch: Partial<ProgramState>): void {
+    this.state = { ...this.state, ...patch };
+    this.hooks.onState(this.snapshot);
+  }
+}

@@ -1,0 +1,101 @@
+/** The hub as a real process: killed -9 and started again, stopped cleanly, configured from hearth.yaml, driven by the CLI. */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { AgentView } from '../src/hub/agents/state.js';
+import { api, runCli, spawnHub } from './helpers/hub.js';
+import { pidsWith } from './helpers/procs.js';
+import { tempDir } from './helpers/tmp.js';
+import { until } from './helpers/wait.js';
+
+describe('agents across hub restarts', () => {
+  it('after kill -9 and a new start, every agent that should run runs exactly once; stopped ones stay stopped', async () => {
+    const dir = tempDir();
+    const first = await spawnHub({}, [], dir);
+    const call = <T>(hub: { http: string; token: string }, method: string, path: string, body?: unknown) => api<T>(hub.http, hub.token, method, path, body);
+    for (const [name, n] of [['keep a', 4101], ['keep b', 4102], ['parked', 4103]] as const) {
+      const r = await call<AgentView>(first, 'POST', '/api/agents', { name, command: 'sh', args: ['-c', `n=${n}; exec sleep $n`] });
+      assert.equal(r.status, 201);
+    }
+    assert.equal((await call(first, 'POST', '/api/agents/parked/stop')).status, 200);
+    await until('both running', () => pidsWith('sleep 4101').length === 1 && pidsWith('sleep 4102').length === 1);
+    const before = [pidsWith('sleep 4101')[0], pidsWith('sleep 4102')[0]];
+
+    await first.kill('SIGKILL');
+    // The agents live on in their own sessions: leftovers the next start must deal with.
+    assert.deepEqual([pidsWith('sleep 4101')[0], pidsWith('sleep 4102')[0]], before);
+
+    const second = await spawnHub({}, [], dir);
+    const list = (await call<AgentView[]>(second, 'GET', '/api/agents')).body;
+    const byId = Object.fromEntries(list.map((a) => [a.id, a]));
+    assert.equal(byId.keep_a!.status, 'running');
+    assert.equal(byId.keep_b!.status, 'running');
+    assert.equal(byId.parked!.status, 'stopped', 'stopped by the user: stays stopped');
+    assert.equal(pidsWith('sleep 4101').length, 1, 'exactly one keep_a');
+    assert.equal(pidsWith('sleep 4102').length, 1, 'exactly one keep_b');
+    assert.equal(pidsWith('sleep 4103').length, 0);
+    assert.notEqual(pidsWith('sleep 4101')[0], before[0], 'the leftover was stopped, a new one started');
+    assert.ok(second.lines.some((l) => l.msg === 'stopping a leftover process of this agent from before the hub restarted' && l.agent === 'keep_a'));
+
+    // A clean stop leaves nothing behind.
+    const end = await second.kill('SIGTERM');
+    assert.deepEqual(end, { code: 0, signal: null });
+    assert.deepEqual([...pidsWith('sleep 4101'), ...pidsWith('sleep 4102')], []);
+  });
+
+  it('creates the agents listed in hearth.yaml, and refuses a bad entry with exit 2', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'hearth.yaml'), ['agents:', '  - name: From Yaml', '    command: sleep', '    args: ["4104"]', ''].join('\n'));
+    const hub = await spawnHub({}, [], dir);
+    const a = await api<AgentView>(hub.http, hub.token, 'GET', '/api/agents/from_yaml');
+    assert.equal(a.body.status, 'running');
+    assert.equal(pidsWith('sleep 4104').length, 1);
+    await hub.kill('SIGTERM');
+
+    const bad = tempDir();
+    writeFileSync(join(bad, 'hearth.yaml'), 'agents:\n  - name: broken\n    args: [1]\n');
+    const r = await runCli(['start'], { HEARTH_DATA_DIR: bad, HEARTH_HTTP_PORT: '0', HEARTH_BROKER_PORT: '0' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /agents in .*hearth\.yaml, entry 1 \(broken\): payload: missing field "command"/);
+  });
+
+  it('is driven by the CLI: create, list, stop, start, logs, delete, and PM2 import', async () => {
+    const hub = await spawnHub();
+    const env = { HEARTH_URL: hub.http, HEARTH_ADMIN_TOKEN: hub.token };
+    const created = await runCli(['agent', 'create', 'cli bot', 'sh', '--env', 'GREETING=hi', '--', '-c', 'echo $GREETING; n=4105; exec sleep $n'], env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created agent cli_bot \(running\)/);
+    const list = await runCli(['agent', 'list'], env);
+    assert.match(list.stdout, /^ID +STATUS +PID/m);
+    assert.match(list.stdout, /^cli_bot +running +\d+/m);
+    const logs = await until('the greeting', async () => {
+      const r = await runCli(['agent', 'logs', 'cli_bot'], env);
+      return r.stdout.includes('hi') ? r : undefined;
+    });
+    assert.equal(logs.code, 0);
+    assert.match((await runCli(['agent', 'stop', 'cli_bot'], env)).stdout, /cli_bot: stopped/);
+    const again = await runCli(['agent', 'stop', 'cli_bot'], env);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /409 agent cli_bot is not running/);
+    assert.match((await runCli(['agent', 'start', 'cli_bot'], env)).stdout, /cli_bot: running/);
+    assert.match((await runCli(['agent', 'delete', 'cli_bot'], env)).stdout, /deleted agent cli_bot/);
+    assert.equal(pidsWith('sleep 4105').length, 0);
+
+    const dir = tempDir();
+    const file = join(dir, 'ecosystem.config.js');
+    writeFileSync(
+      file,
+      `module.exports = { apps: [{ name: 'pm2 app', script: 'sleep', interpreter: 'none', args: '4106', max_memory_restart: '200M', autorestart: true, watch: true, color: 'blue' }] };\n`,
+    );
+    const imported = await runCli(['import', 'pm2', file], env);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /pm2_app/);
+    assert.match(imported.stdout, /watch/);
+    assert.match(imported.stdout, /color/);
+    const a = await api<AgentView>(hub.http, hub.token, 'GET', '/api/agents/pm2_app');
+    assert.equal(a.body.status, 'running');
+    assert.equal(a.body.definition.limits?.memory_mb, 200);
+    assert.equal(pidsWith('sleep 4106').length, 1);
+  });
+});
