@@ -1,5 +1,6 @@
 /** The hub as a real process: killed -9 and started again, stopped cleanly, configured from hearth.yaml, driven by the CLI. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -98,4 +99,37 @@ describe('agents across hub restarts', () => {
     assert.equal(a.body.definition.limits?.memory_mb, 200);
     assert.equal(pidsWith('sleep 4106').length, 1);
   });
+
+  it('follows an agent\'s output live with `hearth agent logs -f`, and keeps secrets out of the hub\'s log', async () => {
+    const hub = await spawnHub();
+    const env = { HEARTH_URL: hub.http, HEARTH_ADMIN_TOKEN: hub.token };
+    const r = await api<AgentView>(hub.http, hub.token, 'POST', '/api/agents', {
+      name: 'ticker',
+      command: 'sh',
+      args: ['-c', 'i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done'],
+      env: { SERVICE_TOKEN: 'zz-secret-99' },
+    });
+    assert.equal(r.status, 201);
+    const follower = spawn(process.execPath, [join(import.meta.dirname, '../dist/cli/main.js'), 'agent', 'logs', '-f', '-n', '1', 'ticker'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    follower.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => follower.once('exit', (code) => resolve(code)));
+    try {
+      // The tail, then lines that arrive while following.
+      await until('three followed lines', () => (out.match(/^tick\d+$/gm) ?? []).length >= 4);
+      const ticks = (out.match(/^tick(\d+)$/gm) ?? []).map((l) => Number(l.slice(4)));
+      for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1]! + 1, `in order, none lost: ${ticks.join(' ')}`);
+    } finally {
+      follower.kill('SIGINT');
+    }
+    assert.equal(await exited, 0);
+    await hub.kill('SIGTERM');
+    const everything = JSON.stringify(hub.lines) + hub.stderr.join('');
+    assert.ok(everything.includes('ticker'), 'the hub did log about the agent');
+    assert.ok(!everything.includes('zz-secret-99'), 'but never its secret');
+  });
 });
+

@@ -261,4 +261,24 @@ describe('agents', () => {
     }
     await h.api('POST', '/api/agents/hungry/stop');
   });
+
+  it('takes an MQTT heartbeat as its health, through the hub\'s own broker connection', async () => {
+    await create({
+      name: 'beater',
+      command: 'sleep',
+      args: ['3012'],
+      health_check: { type: 'mqtt', topic: 'test/heartbeat/beater', interval_s: 1, timeout_s: 0.3, failures: 2, restart: false },
+    });
+    const beat = setInterval(() => void probe.publish('test/heartbeat/beater', 'alive'), 200);
+    try {
+      const ok = await waitFor('beater', 'a good heartbeat verdict', (a) => a.health_check?.ok === true);
+      assert.equal(ok.health, 100);
+    } finally {
+      clearInterval(beat);
+    }
+    const silent = await waitFor('beater', 'missing heartbeats noticed', (a) => a.health_check?.ok === false, 10_000);
+    assert.ok(silent.health < 100);
+    assert.equal(silent.status, 'running', 'restart: false keeps it running');
+  });
 });
+

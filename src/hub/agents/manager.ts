@@ -239,6 +239,10 @@ export class AgentManager implements Extension {
     if (this.agents.get(rt.id) !== rt) return;
     this.publish(rt);
     const s = rt.program.snapshot;
+    if (rt.row.status !== s.status) {
+      const level = s.status === 'failed' ? 'warn' : 'info';
+      this.d.logger[level]({ agent: rt.id, status: s.status, reason: s.reason, pid: s.pid, exit_code: s.lastExitCode, signal: s.lastSignal }, `agent ${rt.id} ${s.status}`);
+    }
     const changed =
       rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode;
     if (changed) void this.persist(rt, {}).catch((e: unknown) => this.d.logger.error({ err: e, agent: rt.id }, 'saving agent state failed'));

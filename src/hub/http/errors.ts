@@ -6,16 +6,6 @@ import { describeError } from '../validate.js';
 
 export const ErrorBody = Type.Object({ error: Type.String() }, { $id: 'Error' });
 
-/** A route's refusal with its HTTP status. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HubError, req, reply) => {
     if (err instanceof HubError) return reply.code(HTTP_STATUS[err.kind]).send({ error: err.message });

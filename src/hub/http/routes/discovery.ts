@@ -2,7 +2,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.js';
-import { ErrorBody, HttpError } from '../errors.js';
+import { notFound } from '../../errors.js';
+import { ErrorBody } from '../errors.js';
 
 const Hidden = Type.Array(Type.Object({ device_id: Type.String(), hidden_at: Type.String() }));
 const Params = Type.Object({ device_id: Type.String({ pattern: '^[a-z0-9_]+$', maxLength: 200 }) });
@@ -24,7 +25,7 @@ export async function discoveryRoutes(app: FastifyInstance, ctx: ApiContext): Pr
       },
     },
     async (req) => {
-      if (!(await ctx.visibility.show(req.params.device_id))) throw new HttpError(404, `device ${req.params.device_id} is not hidden`);
+      if (!(await ctx.visibility.show(req.params.device_id))) throw notFound(`device ${req.params.device_id} is not hidden`);
       return { device_id: req.params.device_id, shown: true };
     },
   );

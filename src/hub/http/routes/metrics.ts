@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.js';
-import { ErrorBody, HttpError } from '../errors.js';
+import { HubError, invalid } from '../../errors.js';
+import { ErrorBody } from '../errors.js';
 
 const HostMetrics = Type.Object(
   {
@@ -51,7 +52,7 @@ export function parseInstant(name: string, raw: string, now: number): number {
   if (ago) return now - Number(ago[1]) * UNITS[ago[2]!]!;
   if (/^\d{10,}$/.test(raw)) return Number(raw);
   const t = Date.parse(raw);
-  if (Number.isNaN(t)) throw new HttpError(400, `${name}: "${raw}" is not a time (ISO 8601, epoch ms, or a duration like 6h)`);
+  if (Number.isNaN(t)) throw invalid(`${name}: "${raw}" is not a time (ISO 8601, epoch ms, or a duration like 6h)`);
   return t;
 }
 
@@ -61,7 +62,7 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext): Prom
     { schema: { summary: 'The latest host metrics sample', tags: ['metrics'], response: { 200: HostMetrics, 503: ErrorBody } } },
     async () => {
       const m = ctx.latestMetrics();
-      if (!m) throw new HttpError(503, 'no metrics sample yet');
+      if (!m) throw new HubError('unavailable', 'no metrics sample yet');
       return m;
     },
   );
@@ -79,7 +80,7 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext): Prom
       const now = Date.now();
       const since = parseInstant('since', req.query.since ?? '1h', now);
       const until = req.query.until === undefined ? now : parseInstant('until', req.query.until, now);
-      if (since >= until) throw new HttpError(400, 'since must be before until');
+      if (since >= until) throw invalid('since must be before until');
       return ctx.history.query(since, until, req.query.step);
     },
   );
