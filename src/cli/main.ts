@@ -7,6 +7,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerImport } from './commands/import.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
+import { registerTask } from './commands/task.js';
 
 const program = new Command('hearth')
   .version(VERSION)
@@ -22,6 +23,7 @@ const client = (): ApiClient => new ApiClient(program.opts<{ url?: string; token
 registerStart(program);
 registerStatus(program, client);
 registerAgent(program, client);
+registerTask(program, client);
 registerImport(program, client);
 
 try {

@@ -2,11 +2,13 @@
 import type { ThingChange, ThingStates } from '../hub/things.js';
 import { agentEntities } from './agent.js';
 import { hubEntities } from './hub.js';
+import { taskEntities } from './task.js';
 import type { EntityContext, EntityModule, ThingView } from './types.js';
 
 export const ENTITY_MODULES: { [K in keyof ThingStates]: EntityModule<ThingStates[K]> } = {
   hub: hubEntities,
   agent: agentEntities,
+  task: taskEntities,
 };
 
 export function viewOf(ctx: EntityContext, thing: ThingChange): ThingView {

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from './logger.js';
 import type { ThingChange, ThingRef } from './things.js';
+import type { JobView } from './jobs/types.js';
 import type { HostMetrics } from './metrics/types.js';
 
 export interface BridgeEvent {
@@ -17,6 +18,10 @@ export interface BusEvents {
   'bridge.event': BridgeEvent;
   'settings.changed': { log_level: string };
   'mqtt.connection': { connected: boolean };
+  /** Something that happened to a thing, for `<base>/<kind>/<id>/event` (not retained). */
+  'thing.event': { kind: string; id: string; payload: Record<string, unknown> };
+  /** A job was created, started, made progress or ended. */
+  'job.changed': JobView;
   /** A line a supervised program printed, for live following. */
   'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string };
   /** A device the user had deleted in Home Assistant is to be published again. */
@@ -67,4 +72,6 @@ const ANY_EVENTS: Record<BusEventName, true> = {
   'mqtt.connection': true,
   'discovery.shown': true,
   'log.line': true,
+  'job.changed': true,
+  'thing.event': true,
 };

@@ -4,15 +4,16 @@
  */
 import type { DataSource } from 'typeorm';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
-import { agentsFromConfig } from './agents/from-config.js';
 import { AgentManager } from './agents/manager.js';
 import { registerAgentInterfaces } from './agents/requests.js';
+import { AgentCreate } from './agents/schema.js';
 import type { EntityContext } from '../entities/types.js';
 import { resolveAdminToken } from './auth/admin-token.js';
 import { registerHubRequests } from './bridge-requests.js';
 import { EventBus } from './bus.js';
 import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
+import { sectionList } from './config/sections.js';
 import type { LogLevel } from './config/settings.js';
 import { describeDatabase, openDatabase } from './db/data-source.js';
 import { DiscoveryVisibility } from './discovery-visibility.js';
@@ -20,12 +21,16 @@ import type { Extension } from './extension.js';
 import type { Health } from './http/context.js';
 import { HttpServer } from './http/server.js';
 import { HubStatus } from './hub-status.js';
+import { JobManager } from './jobs/manager.js';
 import type { HubInfo } from './info.js';
 import type { Logger } from './logger.js';
 import { MetricHistory } from './metrics/history.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { RequestRegistry } from './requests.js';
 import { detectCgroupV2 } from './supervisor/limits.js';
+import { TaskManager } from './tasks/manager.js';
+import { registerTaskInterfaces } from './tasks/requests.js';
+import { TaskCreate } from './tasks/schema.js';
 import { ThingRegistry } from './things.js';
 import { HOMEPAGE, VERSION } from './version.js';
 
@@ -42,9 +47,12 @@ export class Hub {
   private metrics: MetricsSampler | null = null;
   private hubStatus: HubStatus | null = null;
   private agents: AgentManager | null = null;
+  private jobs: JobManager | null = null;
+  private tasks: TaskManager | null = null;
   private readonly startedAt = new Date();
   private restarting: Promise<void> | null = null;
-  private readonly declaredAgents: ReturnType<typeof agentsFromConfig>;
+  private readonly declaredAgents: AgentCreate[];
+  private readonly declaredTasks: TaskCreate[];
 
   constructor(
     private readonly config: LoadedConfig,
@@ -52,7 +60,9 @@ export class Hub {
   ) {
     this.bus = new EventBus(logger);
     this.things = new ThingRegistry(this.bus);
-    this.declaredAgents = agentsFromConfig(config.sections.agents, config.configFile);
+    // hearth.yaml's lists are checked before anything starts: a bad entry is a bad setting.
+    this.declaredAgents = sectionList('agents', AgentCreate, config.sections.agents, config.configFile);
+    this.declaredTasks = sectionList('tasks', TaskCreate, config.sections.tasks, config.configFile);
     const t = resolveAdminToken(config.settings.dataDir, config.settings.adminToken);
     this.token = t.token;
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
@@ -118,6 +128,18 @@ export class Hub {
       declared: this.declaredAgents,
     });
     registerAgentInterfaces(this.agents, this.requests, this.commands);
+    this.jobs = new JobManager({ db: this.db, bus: this.bus, logger: this.logger.child({ component: 'jobs' }), dataDir: s.dataDir });
+    this.tasks = new TaskManager({
+      db: this.db,
+      bus: this.bus,
+      things: this.things,
+      logger: this.logger.child({ component: 'tasks' }),
+      mqtt: this.mqtt,
+      jobs: this.jobs,
+      agents: this.agents,
+      declared: this.declaredTasks,
+    });
+    registerTaskInterfaces(this.tasks, this.requests, this.commands);
     this.http = new HttpServer(
       {
         token: this.token,
@@ -129,6 +151,8 @@ export class Hub {
         history,
         visibility,
         agents: this.agents,
+        jobs: this.jobs,
+        tasks: this.tasks,
       },
       s.httpHost,
       s.httpPort,
@@ -136,7 +160,8 @@ export class Hub {
     );
     // Order matters: the hub's state exists before it is published; MQTT goes last so that on
     // stop `offline` is the first thing the world hears.
-    this.extensions = [this.hubStatus, this.metrics, this.agents, this.http, this.mqtt];
+    // Jobs before tasks: interrupted jobs are marked before a catch-up run starts a new one.
+    this.extensions = [this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.http, this.mqtt];
     const started: Extension[] = [];
     try {
       for (const ext of this.extensions) {

@@ -6,10 +6,12 @@
 import type { EventBus } from './bus.js';
 import type { AgentState } from './agents/state.js';
 import type { HubState } from './hub-state.js';
+import type { TaskState } from './tasks/state.js';
 
 export interface ThingStates {
   hub: HubState;
   agent: AgentState;
+  task: TaskState;
 }
 
 export type ThingKind = keyof ThingStates;

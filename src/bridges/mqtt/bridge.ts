@@ -123,6 +123,9 @@ export class MqttBridge implements Extension, MqttAccess {
       bus.on('bridge.event', (e) => {
         if (conn.connected) return conn.publish(`${ctx.base}/bridge/event`, JSON.stringify(e), { retain: false });
       }),
+      bus.on('thing.event', (e) => {
+        if (conn.connected) return conn.publish(`${ctx.base}/${e.kind}/${e.id}/event`, JSON.stringify(e.payload), { retain: false });
+      }),
       bus.on('settings.changed', () => this.publishInfo()),
       bus.on('discovery.shown', () => this.republish()),
     ];

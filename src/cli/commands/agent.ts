@@ -3,21 +3,22 @@ import type { Command } from 'commander';
 import WebSocket from 'ws';
 import type { AgentView } from '../../hub/agents/state.js';
 import { CliError, type ApiClient } from '../api-client.js';
+import { table } from './table.js';
 
-function table(agents: AgentView[]): string {
+function agentTable(agents: AgentView[]): string {
   if (agents.length === 0) return 'no agents';
-  const rows = agents.map((a) => [
-    a.id,
-    a.status + (a.reason ? ` (${a.reason})` : ''),
-    a.pid === null ? '-' : String(a.pid),
-    a.cpu_percent === null ? '-' : `${a.cpu_percent}%`,
-    a.memory_bytes === null ? '-' : `${(a.memory_bytes / 1048576).toFixed(1)} MiB`,
-    String(a.restarts),
-    String(a.health),
-  ]);
-  const head = ['ID', 'STATUS', 'PID', 'CPU', 'MEMORY', 'RESTARTS', 'HEALTH'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return table(
+    ['ID', 'STATUS', 'PID', 'CPU', 'MEMORY', 'RESTARTS', 'HEALTH'],
+    agents.map((a) => [
+      a.id,
+      a.status + (a.reason ? ` (${a.reason})` : ''),
+      a.pid === null ? '-' : String(a.pid),
+      a.cpu_percent === null ? '-' : `${a.cpu_percent}%`,
+      a.memory_bytes === null ? '-' : `${(a.memory_bytes / 1048576).toFixed(1)} MiB`,
+      String(a.restarts),
+      String(a.health),
+    ]),
+  );
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -62,7 +63,7 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
     .action(async (o: { json?: boolean }) => {
       const list = await client().get<AgentView[]>('/api/agents');
       if (o.json) print(list);
-      else process.stdout.write(table(list) + '\n');
+      else process.stdout.write(agentTable(list) + '\n');
     });
   agent.command('show <id>').description('one agent, as JSON').action(async (id: string) => print(await client().get(`/api/agents/${encodeURIComponent(id)}`)));
   agent

@@ -84,7 +84,7 @@ const fields = {
   command: Type.String({ minLength: 1, maxLength: 4096, description: 'the program; never run through a shell' }),
   args: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 1000 })),
   cwd: Type.Optional(Type.String({ minLength: 1 })),
-  env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), EnvValue)),
+  env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), EnvValue, { additionalProperties: false })),
   autostart: Type.Optional(Type.Boolean({ description: 'start with the hub (default true)' })),
   restart: Type.Optional(RestartSpec),
   health_check: Type.Optional(HealthCheckSpec),

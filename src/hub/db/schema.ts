@@ -5,7 +5,7 @@ import { EntitySchema, type ValueTransformer } from 'typeorm';
  * Epoch milliseconds: whole numbers going in (PostgreSQL's bigint refuses a fraction), numbers
  * coming out (PostgreSQL returns bigint as a string).
  */
-const epochMs: ValueTransformer = {
+export const epochMs: ValueTransformer = {
   to: (v: number | null | undefined) => (typeof v === 'number' ? Math.round(v) : v),
   from: (v: string | number | null) => (v === null ? null : Number(v)),
 };
@@ -96,4 +96,88 @@ export const Agent = new EntitySchema<AgentRow>({
   },
 });
 
-export const ENTITIES = [MetricSample, HiddenDevice, Agent];
+/** One execution (a task run now; app runs, installs, deploys, uploads later). See jobs/types.ts. */
+export interface JobRow {
+  id?: number;
+  kind: string;
+  task_id: string | null;
+  trigger: string;
+  status: string;
+  progress: number;
+  attempt: number;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  error: string | null;
+  steps: Array<{ at: string; message: string }>;
+  stdout_tail: string[];
+  stderr_tail: string[];
+  /** The process the job's action started, while it runs: stopped at the next start if the hub died. */
+  pid: number | null;
+  /** With pid, tells that process from a later one that reuses the pid. */
+  pid_start_time: string | null;
+}
+
+export const Job = new EntitySchema<JobRow>({
+  name: 'Job',
+  tableName: 'job',
+  columns: {
+    id: { type: Number, primary: true, generated: 'increment' },
+    kind: { type: String, length: 20 },
+    task_id: { type: String, length: 100, nullable: true },
+    trigger: { type: String, length: 30 },
+    status: { type: String, length: 20 },
+    progress: { type: 'integer' },
+    attempt: { type: 'integer' },
+    created_at: { type: 'bigint', transformer: epochMs },
+    started_at: { type: 'bigint', nullable: true, transformer: epochMs },
+    ended_at: { type: 'bigint', nullable: true, transformer: epochMs },
+    exit_code: { type: 'integer', nullable: true },
+    error: { type: String, length: 500, nullable: true },
+    steps: { type: 'simple-json' },
+    stdout_tail: { type: 'simple-json' },
+    stderr_tail: { type: 'simple-json' },
+    pid: { type: 'integer', nullable: true },
+    pid_start_time: { type: String, length: 30, nullable: true },
+  },
+  indices: [
+    { name: 'idx_job_task_id', columns: ['task_id'] },
+    { name: 'idx_job_status', columns: ['status'] },
+    { name: 'idx_job_created_at', columns: ['created_at'] },
+  ],
+});
+
+export interface TaskRow {
+  id: string;
+  name: string;
+  /** The task as given, without its name. */
+  definition: Record<string, unknown>;
+  enabled: boolean;
+  last_run: number | null;
+  last_result: string | null;
+  last_duration_ms: number | null;
+  /** The last schedule instant the hub handled: what catch-up compares against. */
+  last_scheduled: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export const Task = new EntitySchema<TaskRow>({
+  name: 'Task',
+  tableName: 'task',
+  columns: {
+    id: { type: String, primary: true, length: 100 },
+    name: { type: String, length: 100 },
+    definition: { type: 'simple-json' },
+    enabled: { type: Boolean },
+    last_run: { type: 'bigint', nullable: true, transformer: epochMs },
+    last_result: { type: String, length: 20, nullable: true },
+    last_duration_ms: { type: 'bigint', nullable: true, transformer: epochMs },
+    last_scheduled: { type: 'bigint', nullable: true, transformer: epochMs },
+    created_at: { type: 'bigint', transformer: epochMs },
+    updated_at: { type: 'bigint', transformer: epochMs },
+  },
+});
+
+export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task];

@@ -1,5 +1,7 @@
 /** What the HTTP routes may use: the hub's core pieces, never a bridge. */
 import type { AgentManager } from '../agents/manager.js';
+import type { JobManager } from '../jobs/manager.js';
+import type { TaskManager } from '../tasks/manager.js';
 import type { EventBus } from '../bus.js';
 import type { DiscoveryVisibility } from '../discovery-visibility.js';
 import type { HubInfo } from '../info.js';
@@ -22,4 +24,6 @@ export interface ApiContext {
   history: MetricHistory;
   visibility: DiscoveryVisibility;
   agents: AgentManager;
+  jobs: JobManager;
+  tasks: TaskManager;
 }

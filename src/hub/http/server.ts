@@ -14,13 +14,15 @@ import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/import.js';
+import { jobRoutes } from './routes/jobs.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { taskRoutes } from './routes/tasks.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** Every resource's routes. A new resource is one file in routes/ plus one line here. */
-const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes];
+const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes, taskRoutes, jobRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 

@@ -1,0 +1,355 @@
+/**
+ * The tasks: a trigger (schedule, interval, MQTT message, manual) plus an action. Each run is a
+ * job. Overlap policy, retries with delay, timeouts, catch-up of a missed run, history retention.
+ */
+import type { DataSource, Repository } from 'typeorm';
+import type { AgentManager } from '../agents/manager.js';
+import type { EventBus } from '../bus.js';
+import { slugify } from '../config/settings.js';
+import { Task, type TaskRow } from '../db/schema.js';
+import { conflict, invalid, notFound } from '../errors.js';
+import type { Extension } from '../extension.js';
+import type { JobManager } from '../jobs/manager.js';
+import { FINISHED, type JobView } from '../jobs/types.js';
+import type { Logger } from '../logger.js';
+import type { MqttAccess } from '../mqtt-access.js';
+import type { ThingRegistry } from '../things.js';
+import { parseAction, runAction } from './actions/index.js';
+import type { Action, ActionDeps } from './actions/types.js';
+import { checkSchedule, nextRuns, previousRun, startSchedule } from './schedule.js';
+import type { TaskCreate, TaskUpdate } from './schema.js';
+import type { TaskState, TaskView } from './state.js';
+import { parseTrigger, startTrigger } from './triggers/index.js';
+import type { Trigger } from './triggers/types.js';
+
+export interface TaskManagerDeps {
+  db: DataSource;
+  bus: EventBus;
+  things: ThingRegistry;
+  logger: Logger;
+  mqtt: MqttAccess;
+  jobs: JobManager;
+  agents: AgentManager;
+  /** Tasks from hearth.yaml: created when new, changed to match when they exist (by id). */
+  declared: TaskCreate[];
+}
+
+type Definition = Omit<TaskCreate, 'name'>;
+
+const QUEUE_MAX = 10;
+
+interface Live {
+  row: TaskRow;
+  stop: Array<() => void>;
+  running: Set<number>;
+  /** Runs waiting for the one in progress (overlap: queue). */
+  queued: string[];
+  progress: number;
+  retry: NodeJS.Timeout | null;
+}
+
+export class TaskManager implements Extension {
+  readonly name = 'tasks';
+  private readonly repo: Repository<TaskRow>;
+  private readonly tasks = new Map<string, Live>();
+  private offJobs: (() => void) | null = null;
+  private stopping = false;
+
+  constructor(private readonly d: TaskManagerDeps) {
+    this.repo = d.db.getRepository(Task);
+  }
+
+  private get actionDeps(): Omit<ActionDeps, 'run'> {
+    const a = this.d.agents;
+    return {
+      mqtt: this.d.mqtt,
+      agents: {
+        start: (id) => a.startAgent(id),
+        stop: (id) => a.stopAgent(id),
+        restart: (id) => a.restartAgent(id),
+        exists: (id) => a.list().some((x) => x.id === id),
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    this.offJobs = this.d.bus.on('job.changed', (j) => this.onJob(j));
+    for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) this.load(row);
+    for (const body of this.d.declared) {
+      const id = slugify(body.name);
+      if (this.tasks.has(id)) await this.update(id, body);
+      else await this.create(body);
+    }
+    for (const t of this.tasks.values()) await this.catchUp(t);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.offJobs?.();
+    for (const t of this.tasks.values()) this.unschedule(t);
+    this.tasks.clear();
+  }
+
+  list(): TaskView[] {
+    return [...this.tasks.values()].map((t) => this.view(t));
+  }
+
+  get(id: string): TaskView {
+    return this.view(this.find(id));
+  }
+
+  async create(body: TaskCreate): Promise<TaskView> {
+    const { name, ...def } = body;
+    const definition = this.validate(def);
+    let id = slugify(name).slice(0, 90);
+    for (let n = 2; this.tasks.has(id); n++) id = `${slugify(name).slice(0, 90)}_${n}`;
+    const now = Date.now();
+    const row: TaskRow = {
+      id,
+      name,
+      definition: definition as Record<string, unknown>,
+      enabled: definition.enabled !== false,
+      last_run: null,
+      last_result: null,
+      last_duration_ms: null,
+      last_scheduled: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.repo.save(row);
+    this.load(row);
+    return this.get(id);
+  }
+
+  async update(id: string, body: TaskUpdate): Promise<TaskView> {
+    const t = this.find(id);
+    const { name, ...changes } = body;
+    const definition = this.validate({ ...(t.row.definition as Definition), ...changes });
+    t.row = {
+      ...t.row,
+      name: name ?? t.row.name,
+      definition: definition as Record<string, unknown>,
+      enabled: changes.enabled ?? t.row.enabled,
+      updated_at: Date.now(),
+    };
+    await this.repo.save(t.row);
+    this.reschedule(t);
+    return this.get(id);
+  }
+
+  async delete(id: string): Promise<void> {
+    const t = this.find(id);
+    this.unschedule(t);
+    this.tasks.delete(id);
+    await Promise.all([...t.running].map((job) => this.d.jobs.cancel(job).catch(() => undefined)));
+    await this.repo.delete({ id });
+    await this.d.jobs.forgetTask(id);
+    this.d.things.remove('task', id);
+  }
+
+  async setEnabled(id: string, enabled: boolean): Promise<TaskView> {
+    const t = this.find(id);
+    if (t.row.enabled === enabled) throw conflict(`task ${id} is already ${enabled ? 'enabled' : 'disabled'}`);
+    t.row = { ...t.row, enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
+    await this.repo.save(t.row);
+    this.reschedule(t);
+    return this.get(id);
+  }
+
+  /** Run now, whether enabled or not; resolves with the job as created (it runs on). */
+  async runNow(id: string, trigger = 'manual'): Promise<JobView> {
+    const t = this.find(id);
+    const job = await this.fire(t, trigger);
+    if (!job) throw conflict(`task ${id} is already running and its overlap policy is queue: this run is queued`);
+    return job;
+  }
+
+  /** Runs the history retention of every task (the job manager keeps the records). */
+  async prune(): Promise<void> {
+    for (const t of this.tasks.values()) await this.pruneTask(t);
+  }
+
+  private find(id: string): Live {
+    const t = this.tasks.get(id);
+    if (!t) throw notFound(`no task "${id}"`);
+    return t;
+  }
+
+  /** Everything beyond the body's schema: action, trigger, schedule, time zone. */
+  private validate(def: Definition): Definition {
+    const action = parseAction(def.action, this.actionDeps);
+    if (!action.ok) throw invalid(action.error);
+    if (def.trigger) {
+      const trigger = parseTrigger(def.trigger);
+      if (!trigger.ok) throw invalid(trigger.error);
+    }
+    checkSchedule(def);
+    return { ...def, action: action.value };
+  }
+
+  private load(row: TaskRow): void {
+    const t: Live = { row, stop: [], running: new Set(), queued: [], progress: 0, retry: null };
+    this.tasks.set(row.id, t);
+    this.reschedule(t);
+  }
+
+  private reschedule(t: Live): void {
+    this.unschedule(t);
+    const def = t.row.definition as Definition;
+    if (t.row.enabled) {
+      t.stop.push(
+        startSchedule(def, (due) => {
+          void this.markScheduled(t, due);
+          void this.fire(t, def.schedule ? 'schedule' : 'interval');
+        }),
+      );
+      if (def.trigger) t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt }, (detail) => void this.fire(t, detail.split(' ')[0] ?? 'trigger')));
+    }
+    this.publish(t);
+  }
+
+  private unschedule(t: Live): void {
+    t.stop.splice(0).forEach((stop) => stop());
+    if (t.retry) clearTimeout(t.retry);
+    t.retry = null;
+  }
+
+  private async markScheduled(t: Live, due: Date): Promise<void> {
+    t.row = { ...t.row, last_scheduled: due.getTime() };
+    await this.repo.update({ id: t.row.id }, { last_scheduled: due.getTime() });
+  }
+
+  /** A scheduled run missed while the hub was down runs once now (catch_up: true). */
+  private async catchUp(t: Live): Promise<void> {
+    const def = t.row.definition as Definition;
+    if (!def.catch_up || !t.row.enabled || !def.schedule) return;
+    const missed = previousRun(def, new Date());
+    const handled = t.row.last_scheduled ?? t.row.created_at;
+    if (missed && missed.getTime() > handled) {
+      this.d.logger.info({ task: t.row.id, missed: missed.toISOString() }, 'catching up a run missed while the hub was down');
+      await this.markScheduled(t, missed);
+      await this.fire(t, 'catch_up');
+    }
+  }
+
+  /** The overlap policy decides; resolves with the started (or skipped) job, or null when queued. */
+  private async fire(t: Live, trigger: string, attempt = 1): Promise<JobView | null> {
+    if (this.stopping) return null;
+    const def = t.row.definition as Definition;
+    if (t.running.size > 0 && attempt === 1) {
+      const overlap = def.overlap ?? 'skip';
+      if (overlap === 'skip') {
+        const skipped = await this.d.jobs.skip('task', { task_id: t.row.id, trigger, error: 'the previous run was still running (overlap: skip)' });
+        await this.record(t, skipped);
+        return skipped;
+      }
+      if (overlap === 'queue') {
+        if (t.queued.length < QUEUE_MAX) t.queued.push(trigger);
+        else this.d.logger.warn({ task: t.row.id }, `task queue full (${QUEUE_MAX}); run dropped`);
+        return null;
+      }
+    }
+    const job = await this.d.jobs.create('task', { task_id: t.row.id, trigger, attempt });
+    t.running.add(job.id);
+    t.progress = 0;
+    this.event(t, 'started', { job: job.id, trigger, attempt });
+    this.publish(t);
+    void this.execute(t, job, def, attempt);
+    return job;
+  }
+
+  private async execute(t: Live, job: JobView, def: Definition, attempt: number): Promise<void> {
+    let done: JobView;
+    try {
+      done = await this.d.jobs.run(job.id, (h) => runAction(def.action as Action, h, this.actionDeps), {
+        ...(def.timeout_s ? { timeout_s: def.timeout_s } : {}),
+      });
+    } catch (e) {
+      this.d.logger.error({ err: e, task: t.row.id }, 'running the task failed');
+      done = { ...job, status: 'failed', error: (e as Error).message };
+    }
+    t.running.delete(job.id);
+    if (this.tasks.get(t.row.id) !== t) return;
+    await this.record(t, done);
+    const ok = done.status === 'succeeded';
+    this.event(t, ok ? 'succeeded' : 'failed', { job: done.id, status: done.status, exit_code: done.exit_code, error: done.error, duration_s: done.duration_s, attempt });
+    const retries = def.retries ?? 0;
+    if (done.status === 'failed' && attempt <= retries && !this.stopping) {
+      t.retry = setTimeout(() => {
+        t.retry = null;
+        void this.fire(t, 'retry', attempt + 1);
+      }, (def.retry_delay_s ?? 10) * 1000);
+    } else {
+      const next = t.queued.shift();
+      if (next) void this.fire(t, next);
+    }
+    await this.pruneTask(t);
+  }
+
+  private async record(t: Live, job: JobView): Promise<void> {
+    t.row = {
+      ...t.row,
+      last_run: Date.parse(job.started_at ?? job.created_at),
+      last_result: job.status,
+      last_duration_ms: job.duration_s === null ? null : Math.round(job.duration_s * 1000),
+    };
+    await this.repo.update({ id: t.row.id }, { last_run: t.row.last_run, last_result: t.row.last_result, last_duration_ms: t.row.last_duration_ms });
+    this.publish(t);
+  }
+
+  private async pruneTask(t: Live): Promise<void> {
+    const h = (t.row.definition as Definition).history;
+    await this.d.jobs.prune(t.row.id, h?.keep ?? 100, h?.max_age_days ?? 30);
+  }
+
+  private onJob(j: JobView): void {
+    if (j.kind !== 'task' || !j.task_id) return;
+    const t = this.tasks.get(j.task_id);
+    if (!t || !t.running.has(j.id) || FINISHED.has(j.status)) return;
+    if (j.progress !== t.progress) {
+      t.progress = j.progress;
+      this.publish(t);
+    }
+  }
+
+  /** Not retained: Home Assistant's event entity ignores retained events. */
+  private event(t: Live, event_type: 'started' | 'succeeded' | 'failed', data: Record<string, unknown>): void {
+    this.d.bus.emit('thing.event', { kind: 'task', id: t.row.id, payload: { event_type, ...data } });
+  }
+
+  private state(t: Live): TaskState {
+    const def = t.row.definition as Definition;
+    const next = t.row.enabled ? (nextRuns(def, 1, new Date(), t.row.last_run ? new Date(t.row.last_run) : null)[0] ?? null) : null;
+    const current = [...t.running].at(-1) ?? null;
+    return {
+      id: t.row.id,
+      name: t.row.name,
+      enabled: t.row.enabled,
+      when: def.schedule ?? (def.interval_s ? `every ${def.interval_s} s` : def.trigger ? `on ${String(def.trigger.type)}` : 'manual'),
+      next_run: next ? next.toISOString() : null,
+      last_run: t.row.last_run === null ? null : new Date(t.row.last_run).toISOString(),
+      last_result: t.row.last_result as TaskState['last_result'],
+      last_duration_s: t.row.last_duration_ms === null ? null : t.row.last_duration_ms / 1000,
+      running: t.running.size > 0,
+      progress: current !== null ? t.progress : t.row.last_result === 'succeeded' ? 100 : 0,
+      current_job: current,
+      problem: t.row.last_result === 'failed' || t.row.last_result === 'interrupted',
+    };
+  }
+
+  private view(t: Live): TaskView {
+    const { enabled: _, ...def } = t.row.definition as Definition;
+    return {
+      ...this.state(t),
+      definition: { ...def, enabled: t.row.enabled },
+      next_runs: t.row.enabled ? nextRuns(def, 5, new Date(), t.row.last_run ? new Date(t.row.last_run) : null).map((d) => d.toISOString()) : [],
+      created_at: new Date(t.row.created_at).toISOString(),
+      updated_at: new Date(t.row.updated_at).toISOString(),
+    };
+  }
+
+  private publish(t: Live): void {
+    if (this.tasks.get(t.row.id) === t) this.d.things.upsert('task', t.row.id, this.state(t));
+  }
+}
