@@ -22,8 +22,14 @@ describe('HTTP API', () => {
     const wrong = await api<{ error: string }>(h.http, 'not-the-token', 'GET', '/api/info');
     assert.equal(wrong.status, 401);
     assert.deepEqual(wrong.body, { error: 'invalid token' });
-    // An unknown route under /api is not a way around auth either.
-    assert.equal((await api(h.http, null, 'GET', '/api/nope')).status, 401);
+    // Percent-encoding the path reaches the same route: it needs the token all the same.
+    for (const path of ['/%61pi/info', '/ap%69/agents', '/api/%61gents', '/api/agents/', '//api/info']) {
+      const r = await api<{ error?: string }>(h.http, null, 'GET', path);
+      assert.ok(r.status === 401 || r.status === 404, `${path}: ${r.status}`);
+    }
+    const sneaky = await api(h.http, null, 'POST', '/%61pi/agents', { name: 'pwn', command: 'touch', args: ['/tmp/hearth-pwned'] });
+    assert.equal(sneaky.status, 401);
+    assert.equal((await h.api<unknown[]>('GET', '/api/agents')).body.length, 0, 'nothing was created');
   });
 
   it('generates the admin token once, readable only by its owner', async () => {
@@ -111,6 +117,11 @@ describe('HTTP API', () => {
   });
 
   it('streams every state change over the /api/events WebSocket, with the token', async () => {
+    const encoded = new WebSocket(`${h.http.replace('http', 'ws')}/%61pi/events`);
+    const encodedCode = await new Promise<number>((resolve) => encoded.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(encodedCode, 401);
+    encoded.on('error', () => undefined);
+    encoded.terminate();
     const refused = new WebSocket(`${h.http.replace('http', 'ws')}/api/events`);
     const code = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     assert.equal(code, 401);

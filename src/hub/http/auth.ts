@@ -1,6 +1,14 @@
-/** Bearer-token auth on everything under /api but GET /api/health. */
+/**
+ * Bearer-token auth, denied by default: every route needs the token but the public ones below.
+ * Decided on the route Fastify matched, never on the raw URL (which could be percent-encoded).
+ */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../auth/admin-token.js';
+
+/** Routes anyone may call: the health check and the API's documentation. */
+function isPublic(method: string, route: string): boolean {
+  return (method === 'GET' && route === '/api/health') || route === '/docs' || route.startsWith('/docs/');
+}
 
 function presented(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
@@ -15,9 +23,9 @@ function presented(req: FastifyRequest): string | undefined {
 
 export function installAuth(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/') && path !== '/api') return;
-    if (req.method === 'GET' && path === '/api/health') return;
+    const route = req.routeOptions.url;
+    // No route matched: the 404 answer gives nothing away.
+    if (route === undefined || isPublic(req.method, route)) return;
     const given = presented(req);
     if (given === undefined) return reply.code(401).send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
     if (!tokenMatches(token, given)) return reply.code(401).send({ error: 'invalid token' });
