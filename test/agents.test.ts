@@ -280,5 +280,44 @@ describe('agents', () => {
     assert.ok(silent.health < 100);
     assert.equal(silent.status, 'running', 'restart: false keeps it running');
   });
+
+  it('carries out commands that arrive together one after another: never two processes, never an orphan', async () => {
+    // Slow to stop, so the second command arrives mid-way.
+    const slow = (n: number) => ({ command: 'sh', args: ['-c', `trap 'sleep 0.3; exit 0' TERM; m=${n}; sleep $m & wait`], stop_timeout_s: 5 });
+    await create({ name: 'racer one', ...slow(3101) });
+    await Promise.all([h.api('POST', '/api/agents/racer_one/restart'), h.api('POST', '/api/agents/racer_one/restart')]);
+    await waitFor('racer_one', 'running', (a) => a.status === 'running');
+    assert.equal(pidsWith('sleep 3101').length, 1, 'two restarts at once: one process');
+
+    await create({ name: 'racer two', ...slow(3102), autostart: false });
+    const starts = await Promise.all([h.api('POST', '/api/agents/racer_two/start'), h.api('POST', '/api/agents/racer_two/start')]);
+    assert.ok(starts.some((r) => r.status === 200));
+    await until('one racer two', () => pidsWith('sleep 3102').length === 1);
+
+    await create({ name: 'racer three', ...slow(3103), autostart: false });
+    const [, stopped] = await Promise.all([h.api('POST', '/api/agents/racer_three/start'), h.api('POST', '/api/agents/racer_three/stop')]);
+    assert.equal(stopped.status, 200);
+    assert.equal(agent('racer_three').status, 'stopped', 'start then stop: it ends stopped');
+    assert.deepEqual(pidsWith('sleep 3103'), []);
+
+    const [a, b] = await Promise.all([create({ name: 'twin', command: 'sleep', args: ['3104'] }), create({ name: 'twin', command: 'sleep', args: ['3104'] })]);
+    assert.deepEqual([a.id, b.id].sort(), ['twin', 'twin_2']);
+
+    await h.api('DELETE', '/api/agents/racer_one');
+    await h.api('DELETE', '/api/agents/twin');
+    await h.api('DELETE', '/api/agents/twin_2');
+    assert.deepEqual([...pidsWith('sleep 3101'), ...pidsWith('sleep 3104')], []);
+  });
+
+  it('gives a crash-looped agent a fresh start when the user restarts it', async () => {
+    await create({ name: 'looper', command: 'sh', args: ['-c', 'exit 2'], restart: { delay_ms: 20, backoff: false, max_restarts: 2, window_s: 60 } });
+    await waitFor('looper', 'crash loop', (a) => a.reason === 'crash_loop');
+    const before = agent('looper').restarts;
+    await h.api('POST', '/api/agents/looper/restart');
+    const again = await waitFor('looper', 'crash loop again', (a) => a.reason === 'crash_loop' && a.restarts > before + 1);
+    assert.ok(again.restarts >= before + 3, `a full round of restarts again (${before} -> ${again.restarts})`);
+    assert.equal((await h.api('POST', '/api/agents/looper/stop')).status, 200, 'a failed agent can be told to stay stopped');
+    assert.equal(agent('looper').desired, 'stopped');
+  });
 });
 

@@ -73,7 +73,12 @@ export class Hub {
       info: () => this.info(),
       health: () => this.health(),
       setLogLevel: (level) => this.setLogLevel(level),
-      restart: () => void this.restart(),
+      restart: () =>
+        void this.restart().catch((e: unknown) => {
+          // Half-stopped and unable to start again: better gone, so a supervisor starts it afresh.
+          this.logger.fatal({ err: e }, 'the hub could not restart');
+          process.exit(1);
+        }),
     });
   }
 
@@ -173,6 +178,13 @@ export class Hub {
       await this.db.destroy();
       this.db = null;
       throw e;
+    }
+    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(s.brokerHost);
+    if (!s.mqttUrl && !loopback && !s.brokerUsername) {
+      this.logger.warn(
+        { host: s.brokerHost },
+        'the embedded MQTT broker accepts anyone who can reach it, and MQTT can create agents and tasks: set HEARTH_BROKER_USERNAME and HEARTH_BROKER_PASSWORD (or HEARTH_BROKER_HOST=127.0.0.1)',
+      );
     }
     this.logger.info(
       { node_id: s.nodeId, http: `http://${s.httpHost}:${this.httpAddress.port}`, broker: this.mqtt.brokerInfo, database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }) },

@@ -45,6 +45,10 @@ export class AgentManager implements Extension {
   private readonly agents = new Map<string, AgentRuntime>();
   private readonly cgroups: CgroupLimits | null;
   private sampler: NodeJS.Timeout | null = null;
+  /** Ids being created: two creates with one name at once still get two ids. */
+  private readonly reserved = new Set<string>();
+  /** Set by stop(): nothing starts after it, even a start already on its way. */
+  private closed = false;
 
   constructor(private readonly d: AgentManagerDeps) {
     this.repo = d.db.getRepository(Agent);
@@ -52,22 +56,25 @@ export class AgentManager implements Extension {
   }
 
   async start(): Promise<void> {
+    this.closed = false;
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) {
       await this.stopLeftover(row);
       const rt = this.runtime(row);
       this.publish(rt);
     }
+    // hearth.yaml is the truth for its agents: a field removed there is removed here.
     for (const body of this.d.declared) {
       const id = slugify(body.name);
-      if (this.agents.has(id)) await this.update(id, body);
+      if (this.agents.has(id)) await this.update(id, body, { replace: true });
       else await this.create(body);
     }
-    for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.program.running) await this.run(rt);
+    for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.program.running && !this.closed) await this.run(rt);
     this.scheduleSample();
   }
 
   /** Stops every agent and leaves no process behind; agents that do not autostart stay stopped next time. */
   async stop(): Promise<void> {
+    this.closed = true;
     if (this.sampler) clearTimeout(this.sampler);
     this.sampler = null;
     await Promise.all(
@@ -93,8 +100,10 @@ export class AgentManager implements Extension {
   async create(body: AgentCreate): Promise<AgentView> {
     const { name, type, configuration, ...definition } = body;
     const now = Date.now();
+    const id = this.freeId(name);
+    this.reserved.add(id);
     const row: AgentRow = {
-      id: this.freeId(name),
+      id,
       name,
       type: type ?? 'process',
       definition: definition as Record<string, unknown>,
@@ -112,18 +121,25 @@ export class AgentManager implements Extension {
       created_at: now,
       updated_at: now,
     };
-    await this.repo.save(row);
+    try {
+      await this.repo.save(row);
+    } finally {
+      this.reserved.delete(id);
+    }
     const rt = this.runtime(row);
     this.publish(rt);
     if (row.desired === 'running') await this.run(rt);
     return this.get(row.id);
   }
 
-  /** Changes what was given; a running agent restarts to take it. Renames keep the id. */
-  async update(id: string, body: AgentUpdate): Promise<AgentView> {
+  /**
+   * Changes what was given (with `replace`, the definition becomes exactly the body's); a running
+   * agent restarts to take it. Renames keep the id.
+   */
+  async update(id: string, body: AgentUpdate, o: { replace?: boolean } = {}): Promise<AgentView> {
     const rt = this.find(id);
     const { name, type, configuration, ...changes } = body;
-    const definition = { ...rt.definition, ...changes } as AgentDefinition;
+    const definition = (o.replace ? changes : { ...rt.definition, ...changes }) as AgentDefinition;
     const row: AgentRow = {
       ...rt.row,
       name: name ?? rt.row.name,
@@ -140,27 +156,36 @@ export class AgentManager implements Extension {
     return this.get(id);
   }
 
+  /** Stops it (after whatever it is doing), then forgets it everywhere. */
   async delete(id: string): Promise<void> {
     const rt = this.find(id);
     this.agents.delete(id);
     await rt.program.stop();
-    await rt.close();
-    this.cgroups?.release(id);
     await this.repo.delete({ id });
-    await rm(join(this.logsDir, id), { recursive: true, force: true });
     this.d.things.remove('agent', id);
+    await rt.close();
+    // Leftovers of a deleted agent are housekeeping: a failure there is logged, not the user's error.
+    try {
+      this.cgroups?.release(id);
+      await rm(join(this.logsDir, id), { recursive: true, force: true });
+    } catch (e) {
+      this.d.logger.warn({ agent: id, err: (e as Error).message }, 'cleaning up after a deleted agent failed');
+    }
   }
 
+  /** 409 when it runs already; a start during a stop waits for the stop, then starts. */
   async startAgent(id: string): Promise<AgentView> {
     const rt = this.find(id);
-    if (LIVE.has(rt.program.snapshot.status)) throw conflict(`agent ${id} is already ${rt.program.snapshot.status}`);
+    const status = rt.program.snapshot.status;
+    if (status === 'starting' || status === 'running' || status === 'backoff') throw conflict(`agent ${id} is already ${status}`);
     await this.run(rt);
     return this.get(id);
   }
 
+  /** 409 only when it is stopped and meant to be; a failed agent stops trying at the next hub start. */
   async stopAgent(id: string): Promise<AgentView> {
     const rt = this.find(id);
-    if (!LIVE.has(rt.program.snapshot.status)) throw conflict(`agent ${id} is not running (${rt.program.snapshot.status})`);
+    if (!LIVE.has(rt.program.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.program.snapshot.status})`);
     await this.persist(rt, { desired: 'stopped' });
     await rt.program.stop();
     return this.get(id);
@@ -191,7 +216,7 @@ export class AgentManager implements Extension {
   private freeId(name: string): string {
     const base = slugify(name).slice(0, 90);
     let id = base;
-    for (let n = 2; this.agents.has(id); n++) id = `${base}_${n}`;
+    for (let n = 2; this.agents.has(id) || this.reserved.has(id); n++) id = `${base}_${n}`;
     return id;
   }
 
@@ -203,6 +228,7 @@ export class AgentManager implements Extension {
       logger: this.d.logger,
       limits: (def) => enforcement(def.limits, this.d.cgroup),
       changed: (r) => this.onChanged(r),
+      spawned: (r, pid) => this.limit(r, pid),
       line: (r, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line }),
     });
     this.agents.set(row.id, rt);
@@ -211,15 +237,19 @@ export class AgentManager implements Extension {
 
   /** Desired state first, then the act. */
   private async run(rt: AgentRuntime): Promise<void> {
+    if (this.closed) return;
     await this.persist(rt, { desired: 'running', last_run: Date.now() });
+    if (this.closed || this.agents.get(rt.id) !== rt) return;
     await rt.program.start();
-    const pid = rt.program.snapshot.pid;
-    if (pid && this.cgroups && rt.definition.limits) {
-      try {
-        this.cgroups.apply(rt.id, pid, rt.definition.limits);
-      } catch (e) {
-        this.d.logger.warn({ agent: rt.id, err: (e as Error).message }, 'could not apply cgroup limits');
-      }
+  }
+
+  /** cgroup v2 limits for each new process of the agent, when the hub can write them. */
+  private limit(rt: AgentRuntime, pid: number): void {
+    if (!this.cgroups || !rt.definition.limits) return;
+    try {
+      this.cgroups.apply(rt.id, pid, rt.definition.limits);
+    } catch (e) {
+      this.d.logger.warn({ agent: rt.id, err: (e as Error).message }, 'could not apply cgroup limits');
     }
   }
 
@@ -269,7 +299,7 @@ export class AgentManager implements Extension {
       updated_at: Date.now(),
     };
     await this.repo.save(rt.row);
-    if (patch.desired) this.publish(rt);
+    if (patch.desired && this.agents.get(rt.id) === rt) this.publish(rt);
   }
 
   private scheduleSample(): void {

@@ -10,6 +10,7 @@ import { HealthCheck, type CheckResult } from '../supervisor/health-checks.js';
 import { healthScore } from '../supervisor/health-score.js';
 import { MemoryWatch } from '../supervisor/limits.js';
 import { AgentLogs, type LogLimits, type Stream } from '../supervisor/log-files.js';
+import { childEnv } from '../supervisor/process-group.js';
 import { Program, type ProgramState } from '../supervisor/program.js';
 import { RESTART_DEFAULTS, envValue, type AgentCreate, type ProgramSpec } from './schema.js';
 import type { AgentState, LimitEnforcement } from './state.js';
@@ -24,14 +25,14 @@ export interface RuntimeDeps {
   limits: (def: AgentDefinition) => LimitEnforcement;
   /** Called on every change of what the agent shows. */
   changed: (rt: AgentRuntime) => void;
+  /** A new process of the agent is up (every start and restart). */
+  spawned: (rt: AgentRuntime, pid: number) => void;
   line: (rt: AgentRuntime, stream: Stream, line: string) => void;
 }
 
 /** What a definition means for the kernel: defaults filled in, env merged over the hub's own. */
 export function programSpec(def: AgentDefinition): ProgramSpec {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('HEARTH_')) env[k] = v;
-  for (const [k, v] of Object.entries(def.env ?? {})) env[k] = envValue(v);
+  const env = childEnv(Object.fromEntries(Object.entries(def.env ?? {}).map(([k, v]) => [k, envValue(v)])));
   return {
     command: def.command,
     args: def.args ?? [],
@@ -63,6 +64,7 @@ export class AgentRuntime {
       {
         onState: (s) => this.onProgramState(s),
         onOutput: (stream, chunk) => this.logs.write(stream, chunk),
+        onSpawn: (pid) => deps.spawned(this, pid),
       },
       {
         restarts: row.restarts,

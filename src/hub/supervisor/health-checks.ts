@@ -12,6 +12,7 @@ import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import type { HealthCheckSpec } from '../agents/schema.js';
 import type { MqttAccess } from '../mqtt-access.js';
+import { childEnv } from './process-group.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -201,7 +202,8 @@ export class HealthCheck {
       let output = '';
       const child = spawn(command, args, {
         cwd: this.deps.cwd,
-        env: { ...process.env, ...this.deps.env },
+        // The agent's own environment: the hub's without its HEARTH_ secrets, plus the agent's env.
+        env: this.deps.env ?? childEnv(),
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

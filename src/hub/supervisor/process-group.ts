@@ -12,6 +12,16 @@ export interface SpawnSpec {
   env: Record<string, string>;
 }
 
+/**
+ * The environment a program of the owner's gets: the hub's own, without its HEARTH_ settings
+ * (database URL, broker password, admin token), with `extra` over it.
+ */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('HEARTH_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** Never through a shell: the command and each argument reach the program as they are. */
 export function spawnGroup(s: SpawnSpec): ChildProcess {
   return spawn(s.command, s.args, {

@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { BACKOFF_MAX_MS, type ProgramSpec } from '../agents/schema.js';
+import { conflict } from '../errors.js';
 import { spawnGroup, stopGroup } from './process-group.js';
 import { startTimeOf } from './procfs.js';
 
@@ -32,9 +33,14 @@ export interface ProgramHooks {
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   /** The program exited by itself (not asked to stop). */
   onExit?(code: number | null, signal: string | null): void;
+  /** A new process is up (every start and restart): where limits are applied. */
+  onSpawn?(pid: number): void;
 }
 
-/** A restart the owner asked for is not a failure: it neither backs off nor counts toward a crash loop. */
+/**
+ * A restart the owner asked for is not a failure: it starts afresh, with no backoff and no count
+ * toward a crash loop. One by policy (unhealthy, over its memory limit) counts.
+ */
 type Why = 'user' | 'policy';
 
 export class Program {
@@ -44,8 +50,13 @@ export class Program {
   /** Times of restarts by policy within the crash-loop window. */
   private recentRestarts: number[] = [];
   private quickFailures = 0;
-  private stopping: Promise<void> | null = null;
+  private stopping = false;
   private exited: Promise<void> = Promise.resolve();
+  /**
+   * Every start, stop and restart, whoever asks (REST, MQTT, a health check, the backoff timer),
+   * runs after the one before has finished: two at once can neither double nor orphan a process.
+   */
+  private ops: Promise<unknown> = Promise.resolve();
 
   constructor(
     private spec: ProgramSpec,
@@ -85,36 +96,63 @@ export class Program {
     this.spec = spec;
   }
 
-  async start(): Promise<void> {
+  /** Starts it unless it runs already. */
+  start(): Promise<void> {
     this.clearTimer();
-    this.quickFailures = 0;
-    this.recentRestarts = [];
-    await this.spawn();
+    return this.serial(async () => {
+      if (this.child) return;
+      this.resetCounters();
+      await this.spawn();
+    });
   }
 
   /** Stops the whole process group; a pending restart is cancelled. */
-  async stop(reason: string | null = null): Promise<void> {
+  stop(reason: string | null = null): Promise<void> {
     this.clearTimer();
-    if (this.stopping) return this.stopping;
+    return this.serial(() => this.halt(reason));
+  }
+
+  /** Stop (if running) and start again, as the owner asked or a health check decided. */
+  restart(why: Why = 'user', reason: string | null = null): Promise<void> {
+    this.clearTimer();
+    return this.serial(async () => {
+      await this.halt(reason);
+      if (why === 'policy') this.recentRestarts.push(Date.now());
+      else this.resetCounters();
+      await this.spawn(true);
+    });
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.ops.then(op, op);
+    this.ops = run.catch(() => undefined);
+    return run;
+  }
+
+  private resetCounters(): void {
+    this.quickFailures = 0;
+    this.recentRestarts = [];
+  }
+
+  private async halt(reason: string | null): Promise<void> {
     const child = this.child;
     if (!child?.pid) {
       this.set({ status: 'stopped', reason, nextStartAt: null });
       return;
     }
+    this.stopping = true;
     this.set({ status: 'stopping' });
-    this.stopping = (async () => {
-      await stopGroup(child.pid!, this.spec.stopSignal, this.spec.stopTimeoutS);
-      await this.exited;
-      this.set({ status: 'stopped', reason, pid: null, pidStartTime: null });
-    })().finally(() => (this.stopping = null));
-    return this.stopping;
-  }
-
-  /** Stop (if running) and start again, as the owner asked or a health check decided. */
-  async restart(why: Why = 'user', reason: string | null = null): Promise<void> {
-    await this.stop(reason);
-    if (why === 'policy') this.recentRestarts.push(Date.now());
-    await this.spawn(true);
+    try {
+      await stopGroup(child.pid, this.spec.stopSignal, this.spec.stopTimeoutS);
+    } catch (e) {
+      // EPERM: a process of another user in the group. It runs on; say so rather than hang.
+      this.stopping = false;
+      this.set({ status: 'running', reason: `could not stop: ${(e as Error).message}` });
+      throw conflict(`could not stop it: ${(e as Error).message}`);
+    }
+    await this.exited;
+    this.stopping = false;
+    this.set({ status: 'stopped', reason, pid: null, pidStartTime: null });
   }
 
   /** `again`: this start is a restart, and counts as one. */
@@ -143,6 +181,7 @@ export class Program {
       this.onExit(child, code, signal);
       resolve();
     }));
+    this.hooks.onSpawn?.(child.pid!);
     this.set({ status: 'running', pid: child.pid!, pidStartTime: startTimeOf(child.pid!), startedAt: Date.now() });
   }
 
@@ -179,7 +218,7 @@ export class Program {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.recentRestarts.push(Date.now());
-      void this.spawn(true);
+      void this.serial(() => this.spawn(true));
     }, delay);
   }
 

@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { Type } from '@sinclair/typebox';
-import { spawnGroup, stopGroup } from '../../supervisor/process-group.js';
+import { childEnv, spawnGroup, stopGroup } from '../../supervisor/process-group.js';
 import { groupMembers } from '../../supervisor/procfs.js';
 import type { ActionOutcome, ActionType } from './types.js';
 
@@ -33,13 +33,6 @@ const DRAIN_MS = 2000;
 /** Longest stdout line looked at for `::progress`. */
 const MAX_LINE = 1024;
 const PROGRESS = /^::progress[ \t]+(\d+(?:\.\d+)?|\.\d+)[ \t]*\r?$/;
-
-/** The hub's environment (without its own HEARTH_ settings), with the action's over it. */
-function environment(extra: Record<string, string> | undefined): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('HEARTH_')) env[k] = v;
-  return { ...env, ...extra };
-}
 
 /** Why cwd cannot be used, or null. (Node reports a missing cwd as a missing command.) */
 function cwdProblem(cwd: string): string | null {
@@ -119,7 +112,7 @@ export const command: ActionType<typeof CommandAction> = {
 
     let child: ReturnType<typeof spawnGroup>;
     try {
-      child = spawnGroup({ command: a.command, args: a.args ?? [], cwd: a.cwd, env: environment(a.env) });
+      child = spawnGroup({ command: a.command, args: a.args ?? [], cwd: a.cwd, env: childEnv(a.env) });
     } catch (e) {
       return cannot(spawnProblem(e));
     }
