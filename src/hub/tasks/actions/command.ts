@@ -9,6 +9,7 @@ import { Type } from '@sinclair/typebox';
 import { childEnv, spawnGroup, stopGroup } from '../../supervisor/process-group.js';
 import { groupMembers } from '../../supervisor/procfs.js';
 import type { ActionOutcome, ActionType } from './types.js';
+import { stopReason } from './stop-reason.js';
 
 export const CommandAction = Type.Object(
   {
@@ -50,13 +51,6 @@ function spawnProblem(e: unknown): string {
   if (code === 'EACCES') return 'permission denied';
   if (code === 'ENOEXEC') return 'not an executable';
   return e instanceof Error ? e.message : String(e);
-}
-
-function stopReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  if (typeof r === 'string' && r !== '') return r;
-  if (r instanceof Error && r.name !== 'AbortError' && r.message) return r.message;
-  return 'cancelled';
 }
 
 /** Splits stdout into lines and reports each `::progress N`. */

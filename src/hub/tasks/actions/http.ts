@@ -4,6 +4,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { ActionOutcome, ActionType } from './types.js';
+import { stopReason } from './stop-reason.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
 type Method = (typeof METHODS)[number];
@@ -27,13 +28,6 @@ export const HttpAction = Type.Object(
   },
   { additionalProperties: false },
 );
-
-function stopReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  if (typeof r === 'string' && r !== '') return r;
-  if (r instanceof Error && r.name !== 'AbortError' && r.message) return r.message;
-  return 'cancelled';
-}
 
 /** fetch says "fetch failed"; the reason is in its cause (ECONNREFUSED, ENOTFOUND, a TLS error…). */
 function networkProblem(e: unknown): string {

@@ -1,6 +1,7 @@
 /** Publishes one MQTT message, through the hub's MqttAccess (the bridge, never imported). */
 import { Type } from '@sinclair/typebox';
 import type { ActionOutcome, ActionType } from './types.js';
+import { stopReason } from './stop-reason.js';
 
 export const MqttAction = Type.Object(
   {
@@ -13,13 +14,6 @@ export const MqttAction = Type.Object(
   },
   { additionalProperties: false },
 );
-
-function stopReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  if (typeof r === 'string' && r !== '') return r;
-  if (r instanceof Error && r.name !== 'AbortError' && r.message) return r.message;
-  return 'cancelled';
-}
 
 export const mqtt: ActionType<typeof MqttAction> = {
   type: 'mqtt',

@@ -5,6 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import type { JobHandle } from '../../jobs/types.js';
 import type { Action, ActionOutcome, ActionType } from './types.js';
+import { stopReason } from './stop-reason.js';
 
 /** A step is any action; its own fields are checked against its type by check() (checkNested). */
 const Step = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true });
@@ -16,13 +17,6 @@ export const WorkflowAction = Type.Object(
   },
   { additionalProperties: false },
 );
-
-function stopReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  if (typeof r === 'string' && r !== '') return r;
-  if (r instanceof Error && r.name !== 'AbortError' && r.message) return r.message;
-  return 'cancelled';
-}
 
 /** Step i (0-based) of n: the same job, with progress mapped into the step's share. */
 function stepHandle(job: JobHandle, i: number, n: number): JobHandle {
