@@ -24,10 +24,10 @@ export class HubStatus implements Extension {
         this.refresh();
       }),
       this.bus.on('thing.changed', (t) => {
-        if (t.kind !== 'hub') this.refresh();
+        if (t.kind !== 'hub') this.refreshSoon();
       }),
       this.bus.on('thing.removed', (t) => {
-        if (t.kind !== 'hub') this.refresh();
+        if (t.kind !== 'hub') this.refreshSoon();
       }),
       this.bus.on('settings.changed', () => this.refresh()),
     ];
@@ -40,6 +40,18 @@ export class HubStatus implements Extension {
 
   counts(): Record<CountedKind, number> {
     return Object.fromEntries(COUNTED_KINDS.map((k) => [k, this.things.count(k)])) as Record<CountedKind, number>;
+  }
+
+  private pending = false;
+
+  /** Many things changing in one tick (a sample of 50 agents) make one refresh, not 50. */
+  private refreshSoon(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      this.refresh();
+    });
   }
 
   private refresh(): void {

@@ -34,11 +34,25 @@ function envOf(pairs: string[]): Record<string, string> {
   return env;
 }
 
-/** Prints lines as the hub streams them until interrupted. */
-async function follow(client: ApiClient, id: string, stream: string | undefined): Promise<void> {
+/** How many lines at the end of `tail` the stream repeats at its start (both saw them). */
+export function overlap(tail: string[], streamed: string[]): number {
+  for (let k = Math.min(tail.length, streamed.length); k > 0; k--) {
+    if (tail.slice(-k).every((line, i) => line === streamed[i])) return k;
+  }
+  return 0;
+}
+
+/**
+ * The last lines, then every new one until interrupted. The stream is opened before the tail is
+ * read, so no line falls between the two; what both saw is printed once.
+ */
+async function tailAndFollow(client: ApiClient, id: string, stream: string | undefined, lines: number): Promise<void> {
   const url = `${client.url.replace(/^http/, 'ws')}/api/events?token=${encodeURIComponent(client.tokenValue ?? '')}`;
   const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
+  const early: Array<{ stream: string; line: string }> = [];
+  let print: ((l: { stream: string; line: string }) => void) | null = null;
+  const show = (l: { stream: string; line: string }): void => void (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.line}\n`);
+  const done = new Promise<void>((resolve, reject) => {
     ws.on('unexpected-response', (_req, res) => reject(new CliError(`cannot follow logs: ${res.statusCode ?? ''} from ${client.url}`)));
     ws.on('error', (e) => reject(new CliError(`cannot follow logs: ${e.message}`)));
     ws.on('close', () => resolve());
@@ -46,10 +60,30 @@ async function follow(client: ApiClient, id: string, stream: string | undefined)
       const msg = JSON.parse(raw.toString()) as { type: string; data: { kind?: string; id?: string; stream?: string; line?: string } };
       if (msg.type !== 'log.line' || msg.data.kind !== 'agent' || msg.data.id !== id) return;
       if (stream && msg.data.stream !== stream) return;
-      (msg.data.stream === 'stderr' ? process.stderr : process.stdout).write(`${msg.data.line}\n`);
+      const l = { stream: msg.data.stream ?? 'stdout', line: msg.data.line ?? '' };
+      if (print) print(l);
+      else early.push(l);
     });
     process.once('SIGINT', () => ws.close());
   });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    done.catch(reject);
+  });
+  const s = stream ?? 'stdout';
+  const tail = (await client.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?stream=${s}&tail=${lines}`)).lines;
+  tail.forEach((line) => show({ stream: s, line }));
+  const same = overlap(tail, early.filter((l) => l.stream === s).map((l) => l.line));
+  let skip = same;
+  for (const l of early) {
+    if (l.stream === s && skip > 0) {
+      skip--;
+      continue;
+    }
+    show(l);
+  }
+  print = show;
+  await done;
 }
 
 export function registerAgent(program: Command, client: () => ApiClient): void {
@@ -122,9 +156,10 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
     .option('-f, --follow', 'keep printing new lines')
     .action(async (id: string, o: { stream?: string; tail: string; follow?: boolean }) => {
       const c = client();
-      const q = `stream=${encodeURIComponent(o.stream ?? 'stdout')}&tail=${encodeURIComponent(o.tail)}`;
-      const got = await c.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?${q}`);
+      const n = Number(o.tail);
+      if (!Number.isInteger(n) || n < 1) throw new CliError(`--tail ${o.tail}: a whole number of lines, 1 or more`);
+      if (o.follow) return tailAndFollow(c, id, o.stream, n);
+      const got = await c.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?stream=${encodeURIComponent(o.stream ?? 'stdout')}&tail=${n}`);
       if (got.lines.length) process.stdout.write(got.lines.join('\n') + '\n');
-      if (o.follow) await follow(c, id, o.stream);
     });
 }

@@ -269,12 +269,15 @@ export class AgentManager implements Extension {
     if (this.agents.get(rt.id) !== rt) return;
     this.publish(rt);
     const s = rt.program.snapshot;
-    if (rt.row.status !== s.status) {
+    if (rt.loggedStatus !== s.status) {
+      rt.loggedStatus = s.status;
       const level = s.status === 'failed' ? 'warn' : 'info';
       this.d.logger[level]({ agent: rt.id, status: s.status, reason: s.reason, pid: s.pid, exit_code: s.lastExitCode, signal: s.lastSignal }, `agent ${rt.id} ${s.status}`);
     }
-    const changed =
-      rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode;
+    // Transient states (starting, stopping, backoff) are not worth a write: what recovery needs is
+    // the pid of a running process and where things settled.
+    const settled = s.status === 'running' || s.status === 'stopped' || s.status === 'failed';
+    const changed = settled && (rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode);
     if (changed) void this.persist(rt, {}).catch((e: unknown) => this.d.logger.error({ err: e, agent: rt.id }, 'saving agent state failed'));
   }
 

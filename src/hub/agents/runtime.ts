@@ -52,6 +52,8 @@ export class AgentRuntime {
   private failures = 0;
   private usage: { cpu_percent: number; memory_bytes: number } | null = null;
   private memoryWatch: MemoryWatch | null = null;
+  /** The status last written to the hub's log. */
+  loggedStatus: string | null = null;
 
   constructor(
     public row: AgentRow,
@@ -93,13 +95,16 @@ export class AgentRuntime {
 
   /** From the sampler: CPU and memory of the whole process group. */
   setUsage(u: { cpu_percent: number; memory_bytes: number } | null): void {
+    const shown = (x: typeof u): string => (x ? `${Math.round(x.cpu_percent * 10)}/${Math.round(x.memory_bytes / 65536)}` : '-');
+    // Only a change a user could see goes out (0.1 % CPU, 64 KiB of memory).
+    const unchanged = shown(u) === shown(this.usage);
     this.usage = u;
     if (u && this.memoryWatch?.observe(u.memory_bytes)) {
       this.deps.logger.warn({ agent: this.id, memory_bytes: u.memory_bytes }, 'agent stayed over its memory limit: restarting it');
       this.memoryWatch.reset();
       void this.program.restart('policy', 'memory_limit');
     }
-    this.deps.changed(this);
+    if (!unchanged) this.deps.changed(this);
   }
 
   state(): AgentState {

@@ -1,7 +1,22 @@
-/** Samples the host through systeminformation; rates are computed from counter deltas between samples. */
-import { loadavg } from 'node:os';
+/**
+ * Samples the host: on Linux from /proc and /sys (linux.ts), elsewhere through systeminformation.
+ * Rates (CPU, network) are computed from counter deltas between samples.
+ */
+import { loadavg, uptime } from 'node:os';
 import si from 'systeminformation';
+import * as linux from './linux.js';
 import type { DiskUsage, HostMetrics, Temperature } from './types.js';
+
+/** A mounted filesystem as either source reports it. */
+type FsLike = Pick<si.Systeminformation.FsSizeData, 'fs' | 'type' | 'mount' | 'size' | 'used' | 'use'>;
+
+interface Readings {
+  cpuPercent: number;
+  mem: { total: number; available: number; swapTotal: number; swapFree: number };
+  disks: FsLike[];
+  temperatures: Temperature[];
+  net: { rx: number; tx: number };
+}
 
 /** Pseudo, memory-backed and layered filesystems: not disks a user can fill. */
 const NOT_DISKS = new Set([
@@ -15,9 +30,9 @@ const round = (n: number, digits = 1): number => {
   return Math.round(n * f) / f;
 };
 
-export function realDisks(list: si.Systeminformation.FsSizeData[]): DiskUsage[] {
+export function realDisks(list: FsLike[]): DiskUsage[] {
   // A device mounted several times (bind mounts, as in containers) is one disk: keep its shortest path.
-  const byDevice = new Map<string, si.Systeminformation.FsSizeData>();
+  const byDevice = new Map<string, FsLike>();
   for (const fs of list) {
     const type = fs.type.toLowerCase();
     if (NOT_DISKS.has(type) || type.startsWith('fuse.') || !(fs.size > 0) || !fs.mount.startsWith('/')) continue;
@@ -50,47 +65,79 @@ export function temperatures(t: si.Systeminformation.CpuTemperatureData): Temper
 
 export class MetricsCollector {
   private lastNet: { at: number; rx: number; tx: number } | null = null;
+  private lastCpu: { busy: number; total: number } | null = null;
+  /** Found at the first sample; a host without sensors is not asked again. */
+  private sensors: linux.SensorFile[] | null = null;
+  private hasSensors: boolean | null = null;
+  private readonly onLinux = linux.isLinux();
 
-  async sample(): Promise<HostMetrics> {
-    const [load, mem, fsList, temps, net, time] = await Promise.all([
+  private readLinux(): Readings {
+    const cpu = linux.cpuTimes();
+    const prev = this.lastCpu;
+    this.lastCpu = cpu;
+    const busy = prev ? cpu.busy - prev.busy : cpu.busy;
+    const total = prev ? cpu.total - prev.total : cpu.total;
+    this.sensors ??= linux.findSensors();
+    const temps: Temperature[] = [];
+    for (const s of this.sensors) {
+      const c = linux.readSensor(s);
+      if (c !== null && c > -100) temps.push({ name: s.name, celsius: round(c) });
+    }
+    return { cpuPercent: total > 0 ? (busy / total) * 100 : 0, mem: linux.memory(), disks: linux.mounts(), temperatures: temps, net: linux.netBytes() };
+  }
+
+  private async readPortable(): Promise<Readings> {
+    const none = { main: null, cores: [], max: null } as unknown as si.Systeminformation.CpuTemperatureData;
+    const [load, mem, fsList, temps, net] = await Promise.all([
       si.currentLoad(),
       si.mem(),
       si.fsSize().catch(() => []),
-      si.cpuTemperature().catch(() => ({ main: null, cores: [], max: null }) as unknown as si.Systeminformation.CpuTemperatureData),
+      this.hasSensors === false ? none : si.cpuTemperature().catch(() => none),
       si.networkStats('*').catch(() => []),
-      Promise.resolve(si.time()),
     ]);
+    const t = temperatures(temps);
+    this.hasSensors ??= t.length > 0;
+    const external = net.filter((n) => n.iface !== 'lo');
+    return {
+      cpuPercent: load.currentLoad,
+      mem: { total: mem.total, available: mem.available, swapTotal: mem.swaptotal, swapFree: mem.swapfree },
+      disks: fsList,
+      temperatures: t,
+      net: { rx: external.reduce((a, n) => a + n.rx_bytes, 0), tx: external.reduce((a, n) => a + n.tx_bytes, 0) },
+    };
+  }
+
+  async sample(): Promise<HostMetrics> {
+    const r = this.onLinux ? this.readLinux() : await this.readPortable();
     const now = Date.now();
     const [l1, l5, l15] = loadavg();
-    const external = net.filter((n) => n.iface !== 'lo');
-    const rx = external.reduce((s, n) => s + n.rx_bytes, 0);
-    const tx = external.reduce((s, n) => s + n.tx_bytes, 0);
     let rxRate = 0;
     let txRate = 0;
     if (this.lastNet && now > this.lastNet.at) {
       const seconds = (now - this.lastNet.at) / 1000;
-      rxRate = Math.max(0, (rx - this.lastNet.rx) / seconds);
-      txRate = Math.max(0, (tx - this.lastNet.tx) / seconds);
+      rxRate = Math.max(0, (r.net.rx - this.lastNet.rx) / seconds);
+      txRate = Math.max(0, (r.net.tx - this.lastNet.tx) / seconds);
     }
-    this.lastNet = { at: now, rx, tx };
-    const used = mem.total - mem.available;
+    this.lastNet = { at: now, ...r.net };
+    const used = r.mem.total - r.mem.available;
+    const swapUsed = r.mem.swapTotal - r.mem.swapFree;
     return {
       timestamp: new Date(now).toISOString(),
-      cpu_percent: round(load.currentLoad),
+      cpu_percent: round(r.cpuPercent),
       load_1: round(l1 ?? 0, 2),
       load_5: round(l5 ?? 0, 2),
       load_15: round(l15 ?? 0, 2),
-      memory_used_percent: round((used / mem.total) * 100),
+      memory_used_percent: round((used / r.mem.total) * 100),
       memory_used_bytes: used,
-      memory_total_bytes: mem.total,
-      swap_used_percent: mem.swaptotal > 0 ? round((mem.swapused / mem.swaptotal) * 100) : 0,
-      swap_total_bytes: mem.swaptotal,
-      disks: realDisks(fsList),
-      temperatures: temperatures(temps),
+      memory_total_bytes: r.mem.total,
+      swap_used_percent: r.mem.swapTotal > 0 ? round((swapUsed / r.mem.swapTotal) * 100) : 0,
+      swap_total_bytes: r.mem.swapTotal,
+      disks: realDisks(r.disks),
+      temperatures: r.temperatures,
       network_rx_bytes_per_s: Math.round(rxRate),
       network_tx_bytes_per_s: Math.round(txRate),
       // Rounded to the second so the timestamp does not jitter between samples.
-      booted_at: new Date(Math.round((now - Number(time.uptime) * 1000) / 1000) * 1000).toISOString(),
+      booted_at: new Date(Math.round((now - uptime() * 1000) / 1000) * 1000).toISOString(),
     };
   }
 }

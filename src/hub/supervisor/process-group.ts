@@ -33,7 +33,8 @@ export function spawnGroup(s: SpawnSpec): ChildProcess {
   });
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+/** Sends a signal to every process of the group; a group already gone is fine. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);
   } catch (e) {

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { BACKOFF_MAX_MS, type ProgramSpec } from '../agents/schema.js';
 import { conflict } from '../errors.js';
-import { spawnGroup, stopGroup } from './process-group.js';
+import { signalGroup, spawnGroup, stopGroup } from './process-group.js';
 import { startTimeOf } from './procfs.js';
 
 export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'failed'] as const;
@@ -193,7 +193,7 @@ export class Program {
     this.state.lastSignal = signal;
     if (this.stopping) return;
     // What the program left behind in its group goes with it: no orphans, no duplicates later.
-    void stopGroup(child.pid!, 'SIGKILL', 0);
+    signalGroup(child.pid!, 'SIGKILL');
     this.hooks.onExit?.(code, signal);
     const failed = code !== 0 || signal !== null;
     const { restart } = this.spec;
@@ -214,10 +214,15 @@ export class Program {
     const delay = restart.backoff
       ? Math.min(restart.delay_ms * 2 ** Math.max(0, this.quickFailures - 1), BACKOFF_MAX_MS)
       : restart.delay_ms;
+    this.recentRestarts.push(now);
+    if (delay === 0) {
+      // No wait asked for: straight back up, without a backoff state in between.
+      void this.serial(() => this.spawn(true));
+      return;
+    }
     this.set({ status: 'backoff', reason: failed ? 'crashed' : 'exited', pid: null, pidStartTime: null, nextStartAt: now + delay });
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.recentRestarts.push(Date.now());
       void this.serial(() => this.spawn(true));
     }, delay);
   }
