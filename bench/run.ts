@@ -6,13 +6,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { benchAgents } from './agents.js';
 import { benchDiscovery } from './discovery.js';
 import { benchHubRss } from './rss.js';
+import { benchScheduler } from './scheduler.js';
 import type { Bench, Result, Row } from './types.js';
 
 const BENCHES: Bench[] = [
   { name: 'discovery', run: benchDiscovery },
   { name: 'rss', run: benchHubRss },
+  { name: 'agents', run: benchAgents },
+  { name: 'scheduler', run: benchScheduler },
 ];
 
 const fmt = (x: number | null, unit = ''): string => (x === null ? '-' : `${x}${unit}`);
