@@ -36,6 +36,18 @@ export class DiscoveryVisibility {
     this.bus.emit('bridge.event', { type: 'device_hidden', data: { device_id: deviceId } });
   }
 
+  /**
+   * The device no longer exists (its thing was deleted): the row goes, without `discovery.shown`,
+   * so that a new thing with the same id is published. Returns false when it was not hidden.
+   */
+  async forget(deviceId: string): Promise<boolean> {
+    if (!this.hidden.has(deviceId)) return false;
+    // Synchronously first: a thing re-created at once must already be visible.
+    this.hidden.delete(deviceId);
+    await this.repo.delete({ device_id: deviceId });
+    return true;
+  }
+
   /** Returns false when the device was not hidden. */
   async show(deviceId: string): Promise<boolean> {
     if (!this.hidden.has(deviceId)) return false;

@@ -88,24 +88,32 @@ export class MqttBridge implements Extension, MqttAccess {
     const outbox = { get connected() { return conn.connected; }, publish };
     const publisher = new DiscoveryPublisher(ctx, outbox, this.d.visibility, logger, viewOf);
     this.publisher = publisher;
+    // Whatever a message starts runs on its own: a failure there is logged, never an unhandled
+    // rejection that would end the process.
+    const detached = (what: string, work: Promise<unknown>): void =>
+      void work.catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : e }, `${what} failed`));
     const router = new RequestRouter(
       ctx.base,
       this.d.requests,
-      (topic, payload, correlationData) =>
-        conn.publish(topic, payload, { retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
+      // A request that outlived its connection (the broker went away, the hub restarted) is not
+      // answered: the requester has to ask again anyway.
+      async (topic, payload, correlationData) => {
+        if (!conn.connected) throw new Error('MQTT is not connected');
+        await conn.publish(topic, payload, { retain: false, ...(correlationData ? { properties: { correlationData } } : {}) });
+      },
       logger,
     );
 
-    conn.handle(router.filter, (topic, payload, packet) => void router.route(topic, payload, packet));
+    conn.handle(router.filter, (topic, payload, packet) => detached('bridge request', router.route(topic, payload, packet)));
     const commands = new CommandRouter(ctx.base, this.d.commands, this.d.bus, logger);
-    conn.handle(commands.filter, (topic, payload) => void commands.route(topic, payload));
+    conn.handle(commands.filter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet)));
     for (const sub of this.subscriptions) sub.off = conn.handle(sub.filter, (t, p) => sub.handler(t, p.toString('utf8')));
     conn.handle(`${ctx.discoveryPrefix}/status`, (_t, payload) => {
-      if (payload.toString() === 'online') void this.republish();
+      if (payload.toString() === 'online') detached('republishing for Home Assistant', this.republish());
     });
     // A stale will (an earlier process of this hub that died) must not leave us shown offline.
     conn.handle(stateTopic, (_t, payload) => {
-      if (payload.toString() === 'offline' && !this.stopping && conn.connected) void conn.publish(stateTopic, 'online', { retain: true });
+      if (payload.toString() === 'offline' && !this.stopping && conn.connected) detached('saying online again', conn.publish(stateTopic, 'online', { retain: true }));
     });
     const startup = this.retainedConfigs(conn);
     let ready!: () => void;
@@ -200,7 +208,9 @@ export class MqttBridge implements Extension, MqttAccess {
       const deviceId = topic.split('/').at(-2)!;
       if (!this.publisher?.isOurs(deviceId)) return;
       if (payload.length === 0) {
-        if (!packet.retain) void this.publisher.onConfigCleared(deviceId);
+        if (!packet.retain) {
+          void this.publisher.onConfigCleared(deviceId).catch((e: unknown) => this.d.logger.warn({ err: e, device: deviceId }, 'hiding a device failed'));
+        }
         return;
       }
       if (finished || !packet.retain) return;
@@ -219,7 +229,7 @@ export class MqttBridge implements Extension, MqttAccess {
       resolve(found);
     });
     conn.onConnect(() => {
-      if (!finished) void conn.publish(marker, '', { retain: false });
+      if (!finished) void conn.publish(marker, '', { retain: false }).catch((e: unknown) => this.d.logger.warn({ err: e }, 'publishing the sync marker failed'));
     });
     return { done };
   }

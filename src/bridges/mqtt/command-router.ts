@@ -2,7 +2,10 @@
  * Routes `<base>/<kind>/<id>/set` to the command registry. A bare word is `{ "action": word }`;
  * JSON must be an object. A command that cannot be carried out becomes a `command_rejected`
  * event on `<base>/bridge/event` with the reason; nothing changes and the hub keeps running.
+ * A retained command is rejected so (it would run again at every (re)subscription); an empty
+ * message, the clearing of a retained one, is ignored.
  */
+import type { IPublishPacket } from 'mqtt';
 import type { EventBus } from '../../hub/bus.js';
 import type { CommandRegistry } from '../../hub/commands.js';
 import { HubError } from '../../hub/errors.js';
@@ -10,6 +13,7 @@ import type { Logger } from '../../hub/logger.js';
 
 const WORD = /^[a-z_]{1,40}$/;
 const MAX_PAYLOAD = 64 * 1024;
+export const RETAINED_COMMAND = 'retained commands are ignored: clear the retained message';
 
 /** The payload as a command object, or why it is not one. */
 export function readCommand(payload: Buffer): { command: Record<string, unknown> } | { error: string } {
@@ -39,14 +43,22 @@ export class CommandRouter {
     return `${this.base}/+/+/set`;
   }
 
-  async route(topic: string, payload: Buffer): Promise<void> {
+  async route(topic: string, payload: Buffer, packet?: Pick<IPublishPacket, 'retain'>): Promise<void> {
     const [kind, id] = topic.slice(this.base.length + 1).split('/');
-    const read = readCommand(payload);
     const reject = (error: string): void =>
       this.bus.emit('bridge.event', {
         type: 'command_rejected',
         data: { kind: kind!, id: id!, topic, payload: payload.toString('utf8').slice(0, 200), error },
       });
+    // An empty message clears a retained one (as the rejection below asks): nothing to run.
+    if (payload.length === 0) return;
+    // Delivered because it is retained, not because someone just sent it: it would run again at
+    // every (re)subscription, so it never runs.
+    if (packet?.retain) {
+      this.logger.warn({ topic }, RETAINED_COMMAND);
+      return reject(RETAINED_COMMAND);
+    }
+    const read = readCommand(payload);
     if ('error' in read) return reject(read.error);
     try {
       await this.commands.run(kind!, id!, read.command);

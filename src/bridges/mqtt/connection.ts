@@ -85,10 +85,21 @@ export class MqttConnection {
     const client = mqtt.connect(this.o.url, options);
     this.client = client;
     client.on('message', (topic, payload, packet) => {
-      for (const h of this.handlers) if (topicMatches(h.filter, topic)) h.handler(topic, payload, packet);
+      for (const h of [...this.handlers]) {
+        if (!topicMatches(h.filter, topic)) continue;
+        // One handler's bug must not stop the others, nor throw into mqtt.js.
+        try {
+          h.handler(topic, payload, packet);
+        } catch (e) {
+          this.logger.error({ err: e, topic }, 'MQTT message handler failed');
+        }
+      }
     });
     client.on('connect', () => {
       client.options.reconnectPeriod = BACKOFF_START_MS;
+      // Commands and states are small: send each at once rather than wait for more (Nagle).
+      const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void };
+      socket.setNoDelay?.(true);
       this.logger.info({ url: this.o.url }, 'MQTT connected');
       const filters = [...new Set(this.handlers.map((h) => h.filter))];
       client.subscribeAsync(filters, { qos: 1 }).then(

@@ -3,7 +3,7 @@
  * disappeared, everything again on (re)connect and when Home Assistant comes online, stale configs
  * cleared at start, and devices the user deleted in Home Assistant left alone until shown again.
  */
-import { discoveryMessage, discoveryTopic, hubDeviceId } from '../../entities/discovery.js';
+import { discoveryMessage, discoveryTopic, hubDeviceId, thingDeviceId } from '../../entities/discovery.js';
 import type { EntityContext, Platform, ThingView } from '../../entities/types.js';
 import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
 import type { Logger } from '../../hub/logger.js';
@@ -35,6 +35,11 @@ export class DiscoveryPublisher {
   private readonly pendingClears = new Map<string, string>();
   /** Our own empty configs, so their echo is not taken for a deletion by the user. */
   private readonly selfCleared = new Set<string>();
+  /**
+   * Bumped each time a device stops being known (removed, or deleted in Home Assistant): a send
+   * that started before does not record what it sent for the device that came after.
+   */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly ctx: EntityContext,
@@ -55,6 +60,7 @@ export class DiscoveryPublisher {
   async update(thing: ThingChange, force = false): Promise<void> {
     const view = this.viewOf(this.ctx, thing);
     if (this.visibility.isHidden(view.deviceId)) return;
+    const generation = this.generation(view.deviceId);
     this.known.set(view.deviceId, { ref: { kind: thing.kind, id: thing.id }, stateTopic: view.stateTopic });
     this.pendingClears.delete(view.deviceId);
     if (!this.out.connected) return;
@@ -67,17 +73,26 @@ export class DiscoveryPublisher {
     if (force || prev?.config !== config) sends.push(this.out.publish(discoveryTopic(this.ctx, view.deviceId), config, { retain: true }));
     if (force || prev?.state !== state) sends.push(this.out.publish(view.stateTopic, state, { retain: true }));
     await Promise.all(sends);
+    // Removed (and maybe re-created) meanwhile: what Home Assistant has now is the removal, and
+    // the device that came after sends its own.
+    if (!this.known.has(view.deviceId) || this.generation(view.deviceId) !== generation) return;
     const platforms = Object.fromEntries(Object.entries(view.components).map(([f, c]) => [f, c.p]));
     this.sent.set(view.deviceId, { config, state, platforms });
   }
 
   async remove(ref: ThingRef): Promise<void> {
-    for (const [deviceId, k] of this.known) {
-      if (k.ref.kind !== ref.kind || k.ref.id !== ref.id) continue;
-      this.known.delete(deviceId);
-      this.sent.delete(deviceId);
-      await this.clear(deviceId, k.stateTopic);
+    // Settled before the first await: a thing re-created while the clears are out is not touched.
+    const gone = [...this.known].filter(([, k]) => k.ref.kind === ref.kind && k.ref.id === ref.id);
+    for (const [deviceId] of gone) this.forget(deviceId);
+    if (gone.length === 0 && ref.kind !== 'hub') {
+      // Not known: deleted in Home Assistant (hidden). Its last state is still retained under the
+      // view's convention, and its id must be free for a new thing of the same name.
+      const deviceId = thingDeviceId(this.ctx, ref.kind, ref.id);
+      const forgetting = this.visibility.isHidden(deviceId) ? this.visibility.forget(deviceId) : Promise.resolve();
+      await Promise.all([forgetting, this.clear(deviceId, `${this.ctx.base}/${ref.kind}/${ref.id}`)]);
+      return;
     }
+    await Promise.all(gone.map(([deviceId, k]) => this.clear(deviceId, k.stateTopic)));
   }
 
   /** Everything again: after (re)connecting, or when Home Assistant restarts. */
@@ -102,10 +117,20 @@ export class DiscoveryPublisher {
   async onConfigCleared(deviceId: string): Promise<void> {
     if (this.selfCleared.delete(deviceId)) return;
     if (!this.known.has(deviceId)) return;
-    this.known.delete(deviceId);
-    this.sent.delete(deviceId);
+    this.forget(deviceId);
     await this.visibility.hide(deviceId);
     this.logger.info({ device: deviceId }, 'Home Assistant deleted this device; no longer publishing it');
+  }
+
+  private generation(deviceId: string): number {
+    return this.generations.get(deviceId) ?? 0;
+  }
+
+  /** No longer known nor sent; a send still out for it records nothing. */
+  private forget(deviceId: string): void {
+    this.known.delete(deviceId);
+    this.sent.delete(deviceId);
+    this.generations.set(deviceId, this.generation(deviceId) + 1);
   }
 
   private async clear(deviceId: string, stateTopic: string | undefined): Promise<void> {

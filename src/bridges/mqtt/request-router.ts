@@ -1,6 +1,8 @@
 /**
  * Routes `<base>/bridge/request/<path>` to the request registry and answers on
  * `<base>/bridge/response/<path>`, or on the MQTT 5 response topic with its correlation data.
+ * A retained request is ignored (it would run again at every (re)subscription), and route() never
+ * rejects: an answer that cannot be sent (the connection closed meanwhile) is logged.
  */
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from '../../hub/logger.js';
@@ -43,8 +45,14 @@ export class RequestRouter {
     return `${this.base}/bridge/request/#`;
   }
 
-  async route(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
+  async route(topic: string, payload: Buffer, packet: Pick<IPublishPacket, 'retain' | 'properties'>): Promise<void> {
     const path = topic.slice(`${this.base}/bridge/request/`.length);
+    // Delivered because it is retained, not because someone just sent it: it would run again at
+    // every (re)subscription. An empty retained message is the clearing of one.
+    if (packet.retain) {
+      if (payload.length > 0) this.logger.warn({ topic }, 'retained bridge requests are ignored: clear the retained message');
+      return;
+    }
     const req = readRequest(payload);
     let response: Response;
     if ('error' in req) {
@@ -61,6 +69,11 @@ export class RequestRouter {
     }
     const props = packet.properties;
     const target = props?.responseTopic ?? `${this.base}/bridge/response/${path}`;
-    await this.reply(target, JSON.stringify(response), props?.correlationData);
+    try {
+      await this.reply(target, JSON.stringify(response), props?.correlationData);
+    } catch (e) {
+      // The connection closed while the request ran (a broker restart, the hub restarting).
+      this.logger.warn({ path, err: (e as Error).message }, 'could not answer a bridge request: MQTT is not connected');
+    }
   }
 }

@@ -47,7 +47,7 @@ export function overlap(tail: string[], streamed: string[]): number {
  * read, so no line falls between the two; what both saw is printed once.
  */
 async function tailAndFollow(client: ApiClient, id: string, stream: string | undefined, lines: number): Promise<void> {
-  const url = `${client.url.replace(/^http/, 'ws')}/api/events?token=${encodeURIComponent(client.tokenValue ?? '')}`;
+  const url = `${client.url.replace(/^http/, 'ws')}/api/events?types=log.line&token=${encodeURIComponent(client.tokenValue ?? '')}`;
   const ws = new WebSocket(url);
   const early: Array<{ stream: string; line: string }> = [];
   let print: ((l: { stream: string; line: string }) => void) | null = null;
