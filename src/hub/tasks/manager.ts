@@ -1,11 +1,16 @@
 /**
  * The tasks: a trigger (schedule, interval, MQTT message, manual) plus an action. Each run is a
  * job. Overlap policy, retries with delay, timeouts, catch-up of a missed run, history retention.
+ *
+ * A run is kept cheap (a task may run every second): its job is written already running, together
+ * with the schedule instant it handles; its end is one write with the task's record of it; the
+ * task's state is published once per turn of the event loop, its next run time cached.
  */
 import type { DataSource, Repository } from 'typeorm';
 import type { AgentManager } from '../agents/manager.js';
 import type { EventBus } from '../bus.js';
 import { slugify } from '../config/settings.js';
+import { rowWriter, type RowWriter, type Statement } from '../db/row-writer.js';
 import { Task, type TaskRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import type { Extension } from '../extension.js';
@@ -16,7 +21,7 @@ import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
 import { parseAction, runAction } from './actions/index.js';
 import type { Action, ActionDeps } from './actions/types.js';
-import { checkSchedule, nextRuns, previousRun, startSchedule } from './schedule.js';
+import { checkSchedule, nextRuns, previousRun, startSchedule, type Schedule } from './schedule.js';
 import type { TaskCreate, TaskUpdate } from './schema.js';
 import type { TaskState, TaskView } from './state.js';
 import { parseTrigger, startTrigger } from './triggers/index.js';
@@ -41,7 +46,11 @@ const QUEUE_MAX = 10;
 interface Live {
   row: TaskRow;
   stop: Array<() => void>;
+  /** The clock (schedule or interval) while enabled: when it fires next. */
+  schedule: Schedule | null;
   running: Set<number>;
+  /** Runs whose job is being written (the overlap policy counts them as running). */
+  starting: number;
   /** Runs waiting for the one in progress (overlap: queue). */
   queued: string[];
   progress: number;
@@ -51,12 +60,23 @@ interface Live {
 export class TaskManager implements Extension {
   readonly name = 'tasks';
   private readonly repo: Repository<TaskRow>;
+  private readonly writer: RowWriter;
   private readonly tasks = new Map<string, Live>();
+  /**
+   * What the tasks tell the world, sent at the end of the turn (after the actions that started in
+   * it): events in order, then each changed state once, however often it changed in the turn.
+   */
+  private readonly outbox: { events: Array<{ t: Live; payload: Record<string, unknown> }>; states: Set<Live>; scheduled: boolean } = {
+    events: [],
+    states: new Set(),
+    scheduled: false,
+  };
   private offJobs: (() => void) | null = null;
   private stopping = false;
 
   constructor(private readonly d: TaskManagerDeps) {
     this.repo = d.db.getRepository(Task);
+    this.writer = rowWriter(d.db);
   }
 
   private get actionDeps(): Omit<ActionDeps, 'run'> {
@@ -89,6 +109,9 @@ export class TaskManager implements Extension {
     this.offJobs?.();
     for (const t of this.tasks.values()) this.unschedule(t);
     this.tasks.clear();
+    this.outbox.events = [];
+    this.outbox.states.clear();
+    await this.writer.idle();
   }
 
   list(): TaskView[] {
@@ -189,7 +212,7 @@ export class TaskManager implements Extension {
   }
 
   private load(row: TaskRow): void {
-    const t: Live = { row, stop: [], running: new Set(), queued: [], progress: 0, retry: null };
+    const t: Live = { row, stop: [], schedule: null, running: new Set(), starting: 0, queued: [], progress: 0, retry: null };
     this.tasks.set(row.id, t);
     this.reschedule(t);
   }
@@ -198,26 +221,27 @@ export class TaskManager implements Extension {
     this.unschedule(t);
     const def = t.row.definition as Definition;
     if (t.row.enabled) {
-      t.stop.push(
-        startSchedule(def, (due) => {
-          void this.markScheduled(t, due);
-          void this.fire(t, def.schedule ? 'schedule' : 'interval');
-        }),
-      );
-      if (def.trigger) t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt }, (detail) => void this.fire(t, detail.split(' ')[0] ?? 'trigger')));
+      const trigger = def.schedule ? 'schedule' : 'interval';
+      const schedule = startSchedule(def, (due) => {
+        t.row = { ...t.row, last_scheduled: due.getTime() };
+        this.fire(t, trigger, 1, due.getTime()).catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a scheduled run failed'));
+      });
+      t.schedule = schedule;
+      t.stop.push(() => schedule.stop());
+      if (def.trigger) {
+        const fire = (detail: string): void =>
+          void this.fire(t, detail.split(' ')[0] ?? 'trigger').catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a triggered run failed'));
+        t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt }, fire));
+      }
     }
     this.publish(t);
   }
 
   private unschedule(t: Live): void {
     t.stop.splice(0).forEach((stop) => stop());
+    t.schedule = null;
     if (t.retry) clearTimeout(t.retry);
     t.retry = null;
-  }
-
-  private async markScheduled(t: Live, due: Date): Promise<void> {
-    t.row = { ...t.row, last_scheduled: due.getTime() };
-    await this.repo.update({ id: t.row.id }, { last_scheduled: due.getTime() });
   }
 
   /** A scheduled run missed while the hub was down runs once now (catch_up: true). */
@@ -228,74 +252,97 @@ export class TaskManager implements Extension {
     const handled = t.row.last_scheduled ?? t.row.created_at;
     if (missed && missed.getTime() > handled) {
       this.d.logger.info({ task: t.row.id, missed: missed.toISOString() }, 'catching up a run missed while the hub was down');
-      await this.markScheduled(t, missed);
-      await this.fire(t, 'catch_up');
+      t.row = { ...t.row, last_scheduled: missed.getTime() };
+      await this.fire(t, 'catch_up', 1, missed.getTime());
     }
   }
 
-  /** The overlap policy decides; resolves with the started (or skipped) job, or null when queued. */
-  private async fire(t: Live, trigger: string, attempt = 1): Promise<JobView | null> {
+  /**
+   * The overlap policy decides; resolves with the started (or skipped) job, or null when queued.
+   * `scheduled`: the schedule instant this run handles, written with whatever this run writes.
+   */
+  private async fire(t: Live, trigger: string, attempt = 1, scheduled: number | null = null): Promise<JobView | null> {
+    const also: Statement[] = scheduled === null ? [] : [taskUpdate(t.row.id, { last_scheduled: scheduled })];
     if (this.stopping) return null;
     const def = t.row.definition as Definition;
-    if (t.running.size > 0 && attempt === 1) {
+    if (t.running.size + t.starting > 0 && attempt === 1) {
       const overlap = def.overlap ?? 'skip';
       if (overlap === 'skip') {
-        const skipped = await this.d.jobs.skip('task', { task_id: t.row.id, trigger, error: 'the previous run was still running (overlap: skip)' });
-        await this.record(t, skipped);
+        const skipped = await this.d.jobs.skip('task', { task_id: t.row.id, trigger, error: 'the previous run was still running (overlap: skip)' }, { also });
+        const record = this.recordRun(t, skipped);
+        if (record.length > 0) await this.writer.write(() => record);
+        this.publish(t);
         return skipped;
       }
       if (overlap === 'queue') {
         if (t.queued.length < QUEUE_MAX) t.queued.push(trigger);
         else this.d.logger.warn({ task: t.row.id }, `task queue full (${QUEUE_MAX}); run dropped`);
+        if (also.length > 0) await this.writer.write(() => also);
         return null;
       }
     }
-    const job = await this.d.jobs.create('task', { task_id: t.row.id, trigger, attempt });
-    t.running.add(job.id);
-    t.progress = 0;
-    this.event(t, 'started', { job: job.id, trigger, attempt });
-    this.publish(t);
-    void this.execute(t, job, def, attempt);
-    return job;
+    t.starting++;
+    let launched: { job: JobView; done: Promise<JobView> };
+    try {
+      launched = await this.d.jobs.launch('task', { task_id: t.row.id, trigger, attempt }, (h) => runAction(def.action as Action, h, this.actionDeps), {
+        ...(def.timeout_s ? { timeout_s: def.timeout_s } : {}),
+        also,
+        onStarted: (job) => {
+          t.running.add(job.id);
+          t.progress = 0;
+          this.event(t, 'started', { job: job.id, trigger, attempt });
+          this.publish(t);
+        },
+        // The task's record of the run lands with the job's end, in one write.
+        onEnd: (job) => this.recordRun(t, job),
+      });
+    } finally {
+      t.starting--;
+    }
+    void this.afterRun(t, launched.job, launched.done, def, attempt);
+    return launched.job;
   }
 
-  private async execute(t: Live, job: JobView, def: Definition, attempt: number): Promise<void> {
+  private async afterRun(t: Live, job: JobView, ending: Promise<JobView>, def: Definition, attempt: number): Promise<void> {
     let done: JobView;
     try {
-      done = await this.d.jobs.run(job.id, (h) => runAction(def.action as Action, h, this.actionDeps), {
-        ...(def.timeout_s ? { timeout_s: def.timeout_s } : {}),
-      });
+      done = await ending;
     } catch (e) {
       this.d.logger.error({ err: e, task: t.row.id }, 'running the task failed');
       done = { ...job, status: 'failed', error: (e as Error).message };
     }
     t.running.delete(job.id);
     if (this.tasks.get(t.row.id) !== t) return;
-    await this.record(t, done);
+    this.publish(t);
     const ok = done.status === 'succeeded';
     this.event(t, ok ? 'succeeded' : 'failed', { job: done.id, status: done.status, exit_code: done.exit_code, error: done.error, duration_s: done.duration_s, attempt });
     const retries = def.retries ?? 0;
     if (done.status === 'failed' && attempt <= retries && !this.stopping) {
       t.retry = setTimeout(() => {
         t.retry = null;
-        void this.fire(t, 'retry', attempt + 1);
+        void this.fire(t, 'retry', attempt + 1).catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a retry failed'));
       }, (def.retry_delay_s ?? 10) * 1000);
     } else {
       const next = t.queued.shift();
-      if (next) void this.fire(t, next);
+      if (next) void this.fire(t, next).catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a queued run failed'));
     }
-    await this.pruneTask(t);
+    try {
+      await this.pruneTask(t);
+    } catch (e) {
+      this.d.logger.error({ err: e, task: t.row.id }, 'pruning the history of a task failed');
+    }
   }
 
-  private async record(t: Live, job: JobView): Promise<void> {
+  /** The task's record of a run that ended: kept in memory, and the write of it (none once the task is gone). */
+  private recordRun(t: Live, job: JobView): Statement[] {
+    if (this.tasks.get(t.row.id) !== t) return [];
     t.row = {
       ...t.row,
       last_run: Date.parse(job.started_at ?? job.created_at),
       last_result: job.status,
       last_duration_ms: job.duration_s === null ? null : Math.round(job.duration_s * 1000),
     };
-    await this.repo.update({ id: t.row.id }, { last_run: t.row.last_run, last_result: t.row.last_result, last_duration_ms: t.row.last_duration_ms });
-    this.publish(t);
+    return [taskUpdate(t.row.id, { last_run: t.row.last_run, last_result: t.row.last_result, last_duration_ms: t.row.last_duration_ms })];
   }
 
   private async pruneTask(t: Live): Promise<void> {
@@ -315,12 +362,13 @@ export class TaskManager implements Extension {
 
   /** Not retained: Home Assistant's event entity ignores retained events. */
   private event(t: Live, event_type: 'started' | 'succeeded' | 'failed', data: Record<string, unknown>): void {
-    this.d.bus.emit('thing.event', { kind: 'task', id: t.row.id, payload: { event_type, ...data } });
+    this.outbox.events.push({ t, payload: { event_type, ...data } });
+    this.sendSoon();
   }
 
   private state(t: Live): TaskState {
     const def = t.row.definition as Definition;
-    const next = t.row.enabled ? (nextRuns(def, 1, new Date(), t.row.last_run ? new Date(t.row.last_run) : null)[0] ?? null) : null;
+    const next = t.row.enabled ? (t.schedule?.next() ?? null) : null;
     const current = [...t.running].at(-1) ?? null;
     return {
       id: t.row.id,
@@ -343,13 +391,43 @@ export class TaskManager implements Extension {
     return {
       ...this.state(t),
       definition: { ...def, enabled: t.row.enabled },
-      next_runs: t.row.enabled ? nextRuns(def, 5, new Date(), t.row.last_run ? new Date(t.row.last_run) : null).map((d) => d.toISOString()) : [],
+      next_runs: t.row.enabled ? this.nextRuns(t, 5).map((d) => d.toISOString()) : [],
       created_at: new Date(t.row.created_at).toISOString(),
       updated_at: new Date(t.row.updated_at).toISOString(),
     };
   }
 
-  private publish(t: Live): void {
-    if (this.tasks.get(t.row.id) === t) this.d.things.upsert('task', t.row.id, this.state(t));
+  /** The next `n` run times: from the running clock (an interval counts from its timer). */
+  private nextRuns(t: Live, n: number): Date[] {
+    const def = t.row.definition as Definition;
+    if (def.interval_s && t.schedule) {
+      const first = t.schedule.next();
+      return first ? Array.from({ length: n }, (_, i) => new Date(first.getTime() + i * def.interval_s! * 1000)) : [];
+    }
+    return nextRuns(def, n, new Date(), t.row.last_run ? new Date(t.row.last_run) : null);
   }
+
+  /** The task's state changed: published at the end of this turn, once however often it changed in it. */
+  private publish(t: Live): void {
+    this.outbox.states.add(t);
+    this.sendSoon();
+  }
+
+  private sendSoon(): void {
+    if (this.outbox.scheduled) return;
+    this.outbox.scheduled = true;
+    setImmediate(() => {
+      this.outbox.scheduled = false;
+      const { events, states } = this.outbox;
+      this.outbox.events = [];
+      this.outbox.states = new Set();
+      const live = (t: Live): boolean => this.tasks.get(t.row.id) === t;
+      for (const e of events) if (live(e.t)) this.d.bus.emit('thing.event', { kind: 'task', id: e.t.row.id, payload: e.payload });
+      for (const t of states) if (live(t)) this.d.things.upsert('task', t.row.id, this.state(t));
+    });
+  }
+}
+
+function taskUpdate(id: string, set: Partial<Pick<TaskRow, 'last_run' | 'last_result' | 'last_duration_ms' | 'last_scheduled'>>): Statement {
+  return { update: 'task', set: set as Record<string, string | number | null>, where: { id } };
 }
