@@ -98,7 +98,8 @@ export class TaskManager implements Extension {
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) this.load(row);
     for (const body of this.d.declared) {
       const id = slugify(body.name);
-      if (this.tasks.has(id)) await this.update(id, body);
+      // hearth.yaml is the truth for its tasks: a field removed there is removed here.
+      if (this.tasks.has(id)) await this.update(id, body, { replace: true });
       else await this.create(body);
     }
     for (const t of this.tasks.values()) await this.catchUp(t);
@@ -145,18 +146,20 @@ export class TaskManager implements Extension {
     return this.get(id);
   }
 
-  async update(id: string, body: TaskUpdate): Promise<TaskView> {
+  /** Changes what was given (with `replace`, the definition becomes exactly the body's). */
+  async update(id: string, body: TaskUpdate, o: { replace?: boolean } = {}): Promise<TaskView> {
     const t = this.find(id);
     const { name, ...changes } = body;
-    const definition = this.validate({ ...(t.row.definition as Definition), ...changes });
-    t.row = {
-      ...t.row,
+    const definition = this.validate((o.replace ? changes : { ...(t.row.definition as Definition), ...changes }) as Definition);
+    const patch = {
       name: name ?? t.row.name,
       definition: definition as Record<string, unknown>,
-      enabled: changes.enabled ?? t.row.enabled,
+      enabled: o.replace ? changes.enabled !== false : (changes.enabled ?? t.row.enabled),
       updated_at: Date.now(),
     };
-    await this.repo.save(t.row);
+    t.row = { ...t.row, ...patch };
+    // Only these columns: a run ending meanwhile writes its own (last_run, last_result).
+    await this.repo.save({ id, ...patch });
     this.reschedule(t);
     return this.get(id);
   }
@@ -174,8 +177,9 @@ export class TaskManager implements Extension {
   async setEnabled(id: string, enabled: boolean): Promise<TaskView> {
     const t = this.find(id);
     if (t.row.enabled === enabled) throw conflict(`task ${id} is already ${enabled ? 'enabled' : 'disabled'}`);
-    t.row = { ...t.row, enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
-    await this.repo.save(t.row);
+    const patch = { enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
+    t.row = { ...t.row, ...patch };
+    await this.repo.save({ id, ...patch });
     this.reschedule(t);
     return this.get(id);
   }
