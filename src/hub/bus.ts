@@ -53,7 +53,7 @@ export class EventBus {
 
   /** Every event, for the WebSocket that forwards them all. */
   onAny(listener: <E extends BusEventName>(event: E, payload: BusEvents[E]) => void): () => void {
-    const offs = (Object.keys(ANY_EVENTS) as BusEventName[]).map((name) => this.on(name, (p) => listener(name, p)));
+    const offs = BUS_EVENT_NAMES.map((name) => this.on(name, (p) => listener(name, p)));
     return () => offs.forEach((off) => off());
   }
 
@@ -75,3 +75,6 @@ const ANY_EVENTS: Record<BusEventName, true> = {
   'job.changed': true,
   'thing.event': true,
 };
+
+/** Every event name (what onAny forwards, what a WebSocket client may ask for). */
+export const BUS_EVENT_NAMES = Object.keys(ANY_EVENTS) as BusEventName[];
