@@ -1,0 +1,76 @@
+/** A job's record: the row as stored, as the row writer binds it, and as the API answers it. */
+import type { Param, Statement } from '../db/row-writer.js';
+import type { JobRow } from '../db/schema.js';
+import { invalid } from '../errors.js';
+import type { JobKind, JobStatus, JobView } from './types.js';
+
+export const MAX_ERROR = 500;
+/** Ids per statement: the row writer deletes at most this many at once. */
+export const DELETE_CHUNK = 500;
+
+/** A new record; what is not known yet is empty. */
+export function newJobRow(kind: JobKind, task_id: string | null, trigger: string, status: JobStatus, attempt: number): JobRow {
+  if (task_id !== null && task_id.length > 100) throw invalid('task_id is longer than 100 characters');
+  return {
+    kind,
+    task_id,
+    trigger: cut(trigger, 30),
+    status,
+    progress: 0,
+    attempt,
+    created_at: Date.now(),
+    started_at: null,
+    ended_at: null,
+    exit_code: null,
+    error: null,
+    steps: [],
+    stdout_tail: [],
+    stderr_tail: [],
+    pid: null,
+    pid_start_time: null,
+  };
+}
+
+/** A job as the API answers it. */
+export function jobView(r: JobRow): JobView {
+  const iso = (t: number | null): string | null => (t === null || t === undefined ? null : new Date(t).toISOString());
+  return {
+    id: r.id!,
+    kind: r.kind as JobKind,
+    task_id: r.task_id,
+    trigger: r.trigger,
+    status: r.status as JobStatus,
+    progress: r.progress,
+    attempt: r.attempt,
+    created_at: new Date(r.created_at).toISOString(),
+    started_at: iso(r.started_at),
+    ended_at: iso(r.ended_at),
+    duration_s: r.started_at != null && r.ended_at != null ? Math.round(r.ended_at - r.started_at) / 1000 : null,
+    exit_code: r.exit_code,
+    error: r.error,
+    steps: r.steps ?? [],
+    stdout_tail: r.stdout_tail ?? [],
+    stderr_tail: r.stderr_tail ?? [],
+  };
+}
+
+/** The columns stored as JSON text (TypeORM's simple-json). */
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['steps', 'stdout_tail', 'stderr_tail']);
+
+/** A job's fields as the row writer binds them: as TypeORM would store them. */
+export function encodeJob(patch: Partial<JobRow>): Record<string, Param> {
+  const out: Record<string, Param> = {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (k === 'id' || v === undefined) continue;
+    out[k] = JSON_COLUMNS.has(k) ? JSON.stringify(v) : typeof v === 'number' ? Math.round(v) : (v as Param);
+  }
+  return out;
+}
+
+export function insertJob(row: JobRow): Statement {
+  return { insert: 'job', values: encodeJob(row) };
+}
+
+export function cut(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
