@@ -18,22 +18,20 @@
  * temp homes removed, and a `pgrep -f 'sleep 100000'` reports anything left over.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { api, assertBuilt, cleanEnv, exitOf, HUB_NODE_ID, ROOT, startHub, stopChild, stopHub, type Exit, type HubProc } from './hub-process.js';
+import { argvOf, CLK_TCK, pidsNow, ppidOf, rssMiB, statOf, type Stat } from './proc.js';
 import { median, ratioRow, round, withTimeout, type Result } from './types.js';
 
 const execFileP = promisify(execFile);
 
-const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
 const PM2_BIN = join(ROOT, 'node_modules/pm2/bin/pm2');
-const NODE_ID = 'bench';
 
 const AGENTS = 50;
 const SETTLE_MS = 10_000;
@@ -69,55 +67,6 @@ function findSleep(): string {
     if (dir && existsSync(p)) return p;
   }
   throw new Error('no sleep in PATH');
-}
-
-interface Stat {
-  ppid: number;
-  /** utime + stime, clock ticks. */
-  own: number;
-  /** cutime + cstime: children the process waited for. */
-  children: number;
-}
-
-function statOf(pid: number): Stat {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Field N of proc(5) is at index N - 3 after the last ')'.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const n = (field: number): number => Number(f[field - 3]);
-  return { ppid: n(4), own: n(14) + n(15), children: n(16) + n(17) };
-}
-
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]) / 1024;
-}
-
-function argvOf(pid: number): string[] | null {
-  try {
-    const parts = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (parts.at(-1) === '') parts.pop();
-    return parts;
-  } catch {
-    return null; // gone
-  }
-}
-
-function ppidOf(pid: number): number | null {
-  try {
-    return statOf(pid).ppid;
-  } catch {
-    return null;
-  }
-}
-
-function pidsNow(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const c = name.charCodeAt(0);
-    if (c >= 48 && c <= 57) out.push(Number(name));
-  }
-  return out;
 }
 
 /** `sleep <mark>` exactly, and (when given) a child of parent. */
@@ -156,94 +105,10 @@ function waitForNew(mark: string, parent: number, before: Set<number>): Promise<
 }
 
 // ---------------------------------------------------------------------------------------------
-// The hub
-
-interface HubProc {
-  proc: ChildProcess;
-  pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  http: string;
-  brokerUrl: string;
-  token: string;
-  lines: number;
-  tail: string[];
-}
-
-function hubEnv(dataDir: string): NodeJS.ProcessEnv {
-  // The caller's own HEARTH_* settings must not leak in.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HEARTH_') && !k.startsWith('PM2_')));
-  return {
-    ...env,
-    HEARTH_DATA_DIR: dataDir,
-    HEARTH_BROKER_PORT: '0',
-    HEARTH_BROKER_HOST: '127.0.0.1',
-    HEARTH_HTTP_PORT: '0',
-    HEARTH_HTTP_HOST: '127.0.0.1',
-    HEARTH_NODE_ID: NODE_ID,
-    HEARTH_METRICS_INTERVAL: '10',
-    HEARTH_LOG_LEVEL: 'info',
-  };
-}
-
-async function startHub(dataDir: string): Promise<HubProc> {
-  const proc = spawn(process.execPath, [CLI, 'start'], { env: hubEnv(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const hub = { proc, pid: proc.pid!, exited, http: '', brokerUrl: '', token: '', lines: 0, tail: [] as string[] };
-  const running = new Promise<Record<string, unknown>>((resolve, reject) => {
-    // Every line is read, so the hub never blocks on a full pipe; only the last few are kept.
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      hub.lines++;
-      hub.tail = [...hub.tail.slice(-19), line];
-      try {
-        const doc = JSON.parse(line) as Record<string, unknown>;
-        if (doc.msg === 'Hearth is running') resolve(doc);
-      } catch {
-        // not JSON: kept in the tail only
-      }
-    });
-    void exited.then(({ code, signal }) => reject(new Error(`hub exited (${code ?? signal}) before running: ${stderr.trim()}`)));
-  });
-  const doc = await withTimeout(running, WAIT_MS, 'the hub to say it is running');
-  hub.http = String(doc.http).replace('//0.0.0.0', '//127.0.0.1');
-  hub.brokerUrl = (doc.broker as { url: string }).url;
-  hub.token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-  return hub;
-}
-
-async function api<T>(hub: HubProc, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(hub.http + path, {
-    method,
-    headers: { authorization: `Bearer ${hub.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(WAIT_MS),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
-
-async function stopHub(hub: HubProc): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; killed: boolean }> {
-  const t0 = performance.now();
-  if (hub.proc.exitCode !== null || hub.proc.signalCode !== null) return { ...(await hub.exited), ms: 0, killed: false };
-  hub.proc.kill('SIGTERM');
-  try {
-    return { ...(await withTimeout(hub.exited, 20_000, 'the hub to stop on SIGTERM')), ms: performance.now() - t0, killed: false };
-  } catch {
-    hub.proc.kill('SIGKILL');
-    return { ...(await hub.exited), ms: performance.now() - t0, killed: true };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // PM2
 
 function pm2Env(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HEARTH_') && !k.startsWith('PM2_')));
-  return { ...env, PM2_HOME: home };
+  return { ...cleanEnv(['HEARTH_', 'PM2_']), PM2_HOME: home };
 }
 
 /** The PM2 CLI under this Node binary (the daemon it forks runs on the same one). */
@@ -349,17 +214,7 @@ process.on('SIGTERM', () => { stopping = true; child.kill('SIGKILL'); setTimeout
 go();
 `;
 
-async function stopFloor(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-  p.kill('SIGTERM');
-  try {
-    await withTimeout(exited, 5000, 'the minimal respawner to stop');
-  } catch {
-    p.kill('SIGKILL');
-    await exited;
-  }
-}
+const FLOOR_STOP_MS = 5000;
 
 async function bareSpawn(sleepPath: string): Promise<number> {
   const t0 = performance.now();
@@ -377,10 +232,10 @@ async function bareSpawn(sleepPath: string): Promise<number> {
 }
 
 export async function benchAgents(): Promise<Result> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  assertBuilt();
   if (!existsSync(PM2_BIN)) throw new Error(`${PM2_BIN} is missing: npm install`);
   const sleepPath = findSleep();
-  const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const tick = CLK_TCK;
   const pm2Version = (JSON.parse(readFileSync(join(ROOT, 'node_modules/pm2/package.json'), 'utf8')) as { version: string }).version;
   const preexisting = new Set(pidsNow().filter((pid) => (argvOf(pid) ?? []).join(' ').includes(PGREP_PATTERN)));
 
@@ -390,7 +245,7 @@ export async function benchAgents(): Promise<Result> {
   let pm2Started = false;
   let pm2Pid: number | null = null;
   let client: MqttClient | null = null;
-  let floor: ChildProcess | null = null;
+  let floor: { proc: ChildProcess; exited: Promise<Exit> } | null = null;
   const cleanup: Record<string, unknown> = {};
   const notes: string[] = [];
   const details: Record<string, unknown> = { agents: AGENTS, settle_ms: SETTLE_MS, window_ms: WINDOW_MS, clk_tck: tick, pm2_version: pm2Version, program: sleepPath };
@@ -398,7 +253,7 @@ export async function benchAgents(): Promise<Result> {
   try {
     // --- 1. Idle: 50 agents on each -----------------------------------------------------------
     let t = performance.now();
-    hub = await startHub(hubDir);
+    hub = await startHub(hubDir, { dropPrefixes: ['PM2_'], extraEnv: { HEARTH_METRICS_INTERVAL: '10' } });
     details.hub_start_ms = round(performance.now() - t, 0);
     const h = hub;
     t = performance.now();
@@ -458,7 +313,7 @@ export async function benchAgents(): Promise<Result> {
       { name: 'respawn', script: sleepPath, args: [MARK.pm2Respawn], interpreter: 'none', autorestart: true, restart_delay: 0, min_uptime: 100, max_restarts: 10_000 },
     ]);
     const fl = spawn(process.execPath, ['-e', FLOOR_SRC, sleepPath, MARK.floor], { stdio: 'ignore' });
-    floor = fl;
+    floor = { proc: fl, exited: exitOf(fl) };
     await sleep(BETWEEN_REPS_MS);
     const respawn = { hearth: [] as number[], pm2: [] as number[], floor: [] as number[] };
     const parentOf = { hearth: h.pid, pm2: daemon, floor: fl.pid! };
@@ -471,7 +326,7 @@ export async function benchAgents(): Promise<Result> {
         await sleep(BETWEEN_REPS_MS);
       }
     }
-    await stopFloor(fl);
+    await stopChild(floor, FLOOR_STOP_MS);
     const respawnAgent = await api<{ status: string; restarts: number }>(h, 'GET', '/api/agents/respawn');
     details.respawn_ms = respawn;
     details.respawn_hearth_after = { status: respawnAgent.status, restarts: respawnAgent.restarts };
@@ -480,7 +335,7 @@ export async function benchAgents(): Promise<Result> {
     await api(h, 'POST', '/api/agents', { name: 'command', command: sleepPath, args: [MARK.command] });
     const c = await withTimeout(mqtt.connectAsync(h.brokerUrl, { clientId: 'bench_agents', reconnectPeriod: 0, connectTimeout: 5000 }), WAIT_MS, 'MQTT connect');
     client = c;
-    const topic = `hearth/${NODE_ID}/agent/command`;
+    const topic = `hearth/${HUB_NODE_ID}/agent/command`;
     const watch = new StateWatch(c, topic);
     await c.subscribeAsync(topic, { qos: 1 });
     await watch.until('running');
@@ -545,7 +400,7 @@ export async function benchAgents(): Promise<Result> {
   } finally {
     // However it went: nothing left running, nothing left on disk.
     if (client) await client.endAsync(true).catch(() => undefined);
-    if (floor) await stopFloor(floor);
+    if (floor) await stopChild(floor, FLOOR_STOP_MS);
     if (hub) {
       const s = await stopHub(hub);
       cleanup.hub_stop = { code: s.code, signal: s.signal, ms: round(s.ms, 0), killed_after_timeout: s.killed };

@@ -23,20 +23,17 @@
  * At the end the tasks are disabled, their jobs read, the tasks deleted, the hub stopped with
  * SIGTERM, the temp dir removed. Measurements only: nothing here asserts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
+import { api, assertBuilt, killChild, ROOT, spawnNode, startHub, stopHub, type Exit, type HubProc } from './hub-process.js';
+import { CLK_TCK, cpuSeconds, rssMiB } from './proc.js';
 import { absoluteRow, round, withTimeout, type Result, type Row } from './types.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
 const CRONER = join(ROOT, 'node_modules/croner/dist/croner.js');
-const NODE_ID = 'bench';
 
 const TASKS = 100;
 const WINDOW_S = 60;
@@ -50,29 +47,7 @@ const GOAL_P99_MS = 10;
 const TOPIC = 'bench/fire';
 
 // ---------------------------------------------------------------------------------------------
-// /proc and numbers
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Field N of proc(5) is at index N - 3 after the last ')'.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[14 - 3]) + Number(f[15 - 3])) / CLK_TCK;
-}
-
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]) / 1024;
-}
+// Numbers
 
 /** Nearest-rank percentile. */
 function pct(xs: number[], p: number): number {
@@ -102,6 +77,17 @@ async function sleepUntil(epochMs: number): Promise<void> {
 }
 
 const second = (t: number): number => Math.floor(t / 1000) * 1000;
+
+/** CPU of pid from CPU_OFFSET_MS before w0 to CPU_OFFSET_MS before wEnd, and its RSS at the end. */
+async function measureWindow(pid: number, w0: number, wEnd: number): Promise<{ cpuPct: number; cpuSeconds: number; rssMiB: number }> {
+  await sleepUntil(w0 - CPU_OFFSET_MS);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleepUntil(wEnd - CPU_OFFSET_MS);
+  const cpu1 = cpuSeconds(pid);
+  const elapsedS = (performance.now() - t0) / 1000;
+  return { cpuPct: ((cpu1 - cpu0) / elapsedS) * 100, cpuSeconds: cpu1 - cpu0, rssMiB: rssMiB(pid) };
+}
 
 /** A row with a baseline; the goal (when given) is an absolute maximum of the Hearth figure. */
 function compareRow(metric: string, unit: string, hearth: number, baseline: number, max?: number): Row {
@@ -140,90 +126,6 @@ function coverage(perTask: Array<Map<number, number>>, w0: number): { runs: numb
   return { runs, missed, duplicated, tasksMissing, tasksDuplicated };
 }
 
-// ---------------------------------------------------------------------------------------------
-// The hub
-
-interface HubProc {
-  proc: ChildProcess;
-  pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  http: string;
-  brokerUrl: string;
-  token: string;
-  lines: number;
-  tail: string[];
-}
-
-function hubEnv(dataDir: string): NodeJS.ProcessEnv {
-  // The caller's own HEARTH_* settings must not leak in (an external broker URL, a config file...).
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HEARTH_')));
-  return {
-    ...env,
-    HEARTH_DATA_DIR: dataDir,
-    HEARTH_BROKER_PORT: '0',
-    HEARTH_BROKER_HOST: '127.0.0.1',
-    HEARTH_HTTP_PORT: '0',
-    HEARTH_HTTP_HOST: '127.0.0.1',
-    HEARTH_NODE_ID: NODE_ID,
-    HEARTH_LOG_LEVEL: 'info',
-  };
-}
-
-async function startHub(dataDir: string): Promise<HubProc> {
-  const proc = spawn(process.execPath, [CLI, 'start'], { env: hubEnv(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const hub: HubProc = { proc, pid: proc.pid!, exited, http: '', brokerUrl: '', token: '', lines: 0, tail: [] };
-  const running = new Promise<Record<string, unknown>>((resolve, reject) => {
-    // Every line is read, so the hub never blocks on a full pipe; only the last few are kept.
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      hub.lines++;
-      hub.tail = [...hub.tail.slice(-19), line];
-      try {
-        const doc = JSON.parse(line) as Record<string, unknown>;
-        if (doc.msg === 'Hearth is running') resolve(doc);
-      } catch {
-        // not JSON: kept in the tail only
-      }
-    });
-    void exited.then(({ code, signal }) => reject(new Error(`hub exited (${code ?? signal}) before running: ${stderr.trim()}`)));
-  });
-  try {
-    const doc = await withTimeout(running, WAIT_MS, 'the hub to say it is running');
-    hub.http = String(doc.http).replace('//0.0.0.0', '//127.0.0.1');
-    hub.brokerUrl = (doc.broker as { url: string }).url;
-    hub.token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    return hub;
-  } catch (e) {
-    await stopHub(hub);
-    throw e;
-  }
-}
-
-async function stopHub(hub: HubProc): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> {
-  if (hub.proc.exitCode !== null || hub.proc.signalCode !== null) return { ...(await hub.exited), killed: false };
-  hub.proc.kill('SIGTERM');
-  try {
-    return { ...(await withTimeout(hub.exited, 20_000, 'the hub to stop on SIGTERM')), killed: false };
-  } catch {
-    hub.proc.kill('SIGKILL');
-    return { ...(await hub.exited), killed: true };
-  }
-}
-
-async function api<T>(hub: HubProc, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(hub.http + path, {
-    method,
-    headers: { authorization: `Bearer ${hub.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(WAIT_MS),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
 interface JobRecord {
   id: number;
   task_id: string | null;
@@ -252,12 +154,12 @@ interface HearthRun {
   notStarted: number;
   maxJobsPerTask: number;
   createMs: number;
-  exit: { code: number | null; signal: NodeJS.Signals | null; killed: boolean };
+  exit: Exit & { killed: boolean };
   logLines: number;
 }
 
 async function runHearth(): Promise<HearthRun> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  assertBuilt();
   const dataDir = mkdtempSync(join(tmpdir(), 'hearth-bench-sched-'));
   let hub: HubProc | null = null;
   let sub: MqttClient | null = null;
@@ -296,13 +198,7 @@ async function runHearth(): Promise<HearthRun> {
 
       const w0 = second(Date.now() + LEAD_MS) + 1000;
       const wEnd = w0 + WINDOW_S * 1000;
-      await sleepUntil(w0 - CPU_OFFSET_MS);
-      const cpu0 = cpuSeconds(h.pid);
-      const t0 = performance.now();
-      await sleepUntil(wEnd - CPU_OFFSET_MS);
-      const cpu1 = cpuSeconds(h.pid);
-      const elapsedS = (performance.now() - t0) / 1000;
-      const rss = rssMiB(h.pid);
+      const cpu = await measureWindow(h.pid, w0, wEnd);
 
       // Stop the clocks, then read the records.
       for (const id of ids) await api(h, 'POST', `/api/tasks/${encodeURIComponent(id)}/disable`);
@@ -351,13 +247,12 @@ async function runHearth(): Promise<HearthRun> {
       await sub.endAsync(true);
       sub = null;
       const logLines = h.lines;
-      const exit = await stopHub(h);
+      const { code, signal, killed } = await stopHub(h);
+      const exit = { code, signal, killed };
       hub = null;
       return {
         idleCpuPct,
-        cpuPct: ((cpu1 - cpu0) / elapsedS) * 100,
-        cpuSeconds: cpu1 - cpu0,
-        rssMiB: rss,
+        ...cpu,
         w0,
         created,
         started,
@@ -428,13 +323,10 @@ async function runBaseline(): Promise<BaselineRun> {
   const w0 = second(Date.now() + LEAD_MS) + 1000;
   const wEnd = w0 + WINDOW_S * 1000;
   const args = ['--input-type=module', '-e', BASELINE_SCRIPT, pathToFileURL(CRONER).href, String(TASKS), String(w0), String(wEnd)];
-  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  p.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const p = spawnNode(args);
   const lines: string[] = [];
   let onLine: (() => void) | null = null;
-  createInterface({ input: p.stdout! }).on('line', (l) => {
+  p.stdoutLines.on('line', (l) => {
     lines.push(l);
     onLine?.();
   });
@@ -445,30 +337,22 @@ async function runBaseline(): Promise<BaselineRun> {
       };
       onLine = check;
       check();
-      void exited.then((code) => reject(new Error(`the croner baseline exited (${code}): ${stderr.trim()}`)));
+      void p.exited.then(({ code }) => reject(new Error(`the croner baseline exited (${code}): ${p.stderr().trim()}`)));
     });
   try {
     await withTimeout(line(0), WAIT_MS, 'the croner baseline to be ready');
     if (Date.now() > w0 - CPU_OFFSET_MS) throw new Error('the croner baseline took too long to start');
-    await sleepUntil(w0 - CPU_OFFSET_MS);
-    const cpu0 = cpuSeconds(p.pid!);
-    const t0 = performance.now();
-    await sleepUntil(wEnd - CPU_OFFSET_MS);
-    const cpu1 = cpuSeconds(p.pid!);
-    const elapsedS = (performance.now() - t0) / 1000;
-    const rss = rssMiB(p.pid!);
+    const cpu = await measureWindow(p.pid, w0, wEnd);
     const out = JSON.parse(await withTimeout(line(1), WAIT_MS, 'the croner baseline results')) as {
       lags: number[];
       counts: Array<Record<string, number>>;
       currentRunIsInstant: number;
       currentRunIsFireTime: number;
     };
-    await withTimeout(exited, WAIT_MS, 'the croner baseline to exit');
+    await withTimeout(p.exited, WAIT_MS, 'the croner baseline to exit');
     const perTask = out.counts.map((c) => new Map(Object.entries(c).map(([k, v]) => [Number(k), v])));
     return {
-      cpuPct: ((cpu1 - cpu0) / elapsedS) * 100,
-      cpuSeconds: cpu1 - cpu0,
-      rssMiB: rss,
+      ...cpu,
       lags: out.lags,
       coverage: coverage(perTask, w0),
       lateOrEarly: out.lags.filter((l) => l > 500).length,
@@ -476,10 +360,7 @@ async function runBaseline(): Promise<BaselineRun> {
       currentRunIsFireTime: out.currentRunIsFireTime,
     };
   } finally {
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGKILL');
-      await exited;
-    }
+    await killChild(p);
   }
 }
 
