@@ -1,7 +1,7 @@
 /** An agent as a Home Assistant device: running switch, restart button, status, usage, health, problem. */
 import type { AgentState } from '../hub/agents/state.js';
 import { STATUSES } from '../hub/supervisor/program.js';
-import { component, thingDevice, thingDeviceId, valueOf } from './discovery.js';
+import { component, thingDevice, thingDeviceId, valueOf, valueOrUnknown } from './discovery.js';
 import type { Component, EntityModule, JsonValue } from './types.js';
 
 export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
@@ -48,7 +48,7 @@ export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
       name: 'Started',
       device_class: 'timestamp',
       entity_category: 'diagnostic',
-      value_template: '{{ value_json.started_at if value_json.started_at else None }}',
+      value_template: valueOrUnknown('started_at'),
     }),
     restarts: component(dev, 'restarts', 'sensor', {
       name: 'Restarts',
@@ -68,7 +68,7 @@ export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
       name: 'Last exit code',
       entity_category: 'diagnostic',
       icon: 'mdi:numeric',
-      value_template: '{{ value_json.last_exit_code if value_json.last_exit_code is not none else None }}',
+      value_template: valueOrUnknown('last_exit_code'),
     }),
     problem: component(dev, 'problem', 'binary_sensor', {
       name: 'Problem',

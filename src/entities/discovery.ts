@@ -42,6 +42,9 @@ export function component(deviceId: string, field: string, p: Platform, spec: Co
 /** Reads one field of the thing's JSON state. */
 export const valueOf = (path: string): string => `{{ value_json.${path} }}`;
 
+/** Reads a field that may be null: Home Assistant then shows "unknown" (its "None" payload). */
+export const valueOrUnknown = (field: string): string => `{{ value_json.${field} if value_json.${field} is not none else None }}`;
+
 /**
  * The device-based discovery message. `removed` lists fields published before and gone now: they
  * are sent once as { p } so Home Assistant deletes those entities.

@@ -1,7 +1,7 @@
 /** A task as a Home Assistant device: run button, enabled switch, last run and result, next run, progress, events. */
 import { JOB_STATUSES } from '../hub/jobs/types.js';
 import type { TaskState } from '../hub/tasks/state.js';
-import { component, thingDevice, thingDeviceId, valueOf } from './discovery.js';
+import { component, thingDevice, thingDeviceId, valueOf, valueOrUnknown } from './discovery.js';
 import type { EntityModule, JsonValue } from './types.js';
 
 export const TASK_EVENTS = ['started', 'succeeded', 'failed'] as const;
@@ -29,13 +29,13 @@ export const taskEntities: EntityModule<TaskState> = (ctx, id, t) => {
       last_run: component(dev, 'last_run', 'sensor', {
         name: 'Last run',
         device_class: 'timestamp',
-        value_template: '{{ value_json.last_run if value_json.last_run else None }}',
+        value_template: valueOrUnknown('last_run'),
       }),
       last_result: component(dev, 'last_result', 'sensor', {
         name: 'Last result',
         device_class: 'enum',
         options: [...JOB_STATUSES],
-        value_template: '{{ value_json.last_result if value_json.last_result else None }}',
+        value_template: valueOrUnknown('last_result'),
       }),
       last_duration: component(dev, 'last_duration', 'sensor', {
         name: 'Last duration',
@@ -43,12 +43,12 @@ export const taskEntities: EntityModule<TaskState> = (ctx, id, t) => {
         unit_of_measurement: 's',
         state_class: 'measurement',
         entity_category: 'diagnostic',
-        value_template: '{{ value_json.last_duration_s if value_json.last_duration_s is not none else None }}',
+        value_template: valueOrUnknown('last_duration_s'),
       }),
       next_run: component(dev, 'next_run', 'sensor', {
         name: 'Next run',
         device_class: 'timestamp',
-        value_template: '{{ value_json.next_run if value_json.next_run else None }}',
+        value_template: valueOrUnknown('next_run'),
       }),
       progress: component(dev, 'progress', 'sensor', {
         name: 'Progress',
