@@ -285,11 +285,13 @@ export class AgentManager implements Extension {
     this.d.things.upsert('agent', rt.id, rt.state());
   }
 
-  /** Writes the row with the kernel's current view of the process, plus `patch`. */
-  private async persist(rt: AgentRuntime, patch: Partial<AgentRow>): Promise<void> {
+  /**
+   * Writes the kernel's current view of the process, plus `patch` (desired, last_run): the state
+   * columns only, in one UPDATE. The definition is written by create and update.
+   */
+  private async persist(rt: AgentRuntime, patch: Partial<Pick<AgentRow, 'desired' | 'last_run'>>): Promise<void> {
     const s = rt.program.snapshot;
-    rt.row = {
-      ...rt.row,
+    const state = {
       status: s.status,
       status_reason: s.reason,
       health: rt.state().health,
@@ -301,9 +303,11 @@ export class AgentManager implements Extension {
       ...patch,
       updated_at: Date.now(),
     };
-    await this.repo.save(rt.row);
+    rt.row = { ...rt.row, ...state };
+    await this.repo.update({ id: rt.id }, state);
     if (patch.desired && this.agents.get(rt.id) === rt) this.publish(rt);
   }
+
 
   private scheduleSample(): void {
     this.sampler = setTimeout(() => void this.sample(), this.d.sampleIntervalS * 1000);
