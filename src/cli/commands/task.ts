@@ -57,7 +57,9 @@ export function registerTask(program: Command, client: () => ApiClient): void {
     .option('--wait', 'wait for the job and print its progress')
     .action(async (id: string, o: { wait?: boolean }) => {
       const c = client();
-      let job = await c.request<JobView>('POST', `/api/tasks/${encodeURIComponent(id)}/run`);
+      const answer = await c.request<JobView | { queued: true; position: number }>('POST', `/api/tasks/${encodeURIComponent(id)}/run`);
+      if ('queued' in answer) return void process.stdout.write(`queued behind the run in progress (position ${answer.position})\n`);
+      let job = answer;
       process.stdout.write(`job ${job.id} started\n`);
       if (!o.wait) return;
       let shown = -1;

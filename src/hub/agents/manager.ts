@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../bus.js';
-import { slugify } from '../config/settings.js';
+import { freeId, idOf } from '../ids.js';
 import { Agent, type AgentRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Extension } from '../extension.js';
@@ -64,7 +64,7 @@ export class AgentManager implements Extension {
     }
     // hearth.yaml is the truth for its agents: a field removed there is removed here.
     for (const body of this.d.declared) {
-      const id = slugify(body.name);
+      const id = idOf(body.name);
       if (this.agents.has(id)) await this.update(id, body, { replace: true });
       else await this.create(body);
     }
@@ -100,7 +100,7 @@ export class AgentManager implements Extension {
   async create(body: AgentCreate): Promise<AgentView> {
     const { name, type, configuration, ...definition } = body;
     const now = Date.now();
-    const id = this.freeId(name);
+    const id = freeId(name, (x) => this.agents.has(x) || this.reserved.has(x));
     this.reserved.add(id);
     const row: AgentRow = {
       id,
@@ -210,14 +210,6 @@ export class AgentManager implements Extension {
     const rt = this.agents.get(id);
     if (!rt) throw notFound(`no agent "${id}"`);
     return rt;
-  }
-
-  /** A slug of the name, unique: web server -> web_server, then web_server_2. */
-  private freeId(name: string): string {
-    const base = slugify(name).slice(0, 90);
-    let id = base;
-    for (let n = 2; this.agents.has(id) || this.reserved.has(id); n++) id = `${base}_${n}`;
-    return id;
   }
 
   private runtime(row: AgentRow): AgentRuntime {

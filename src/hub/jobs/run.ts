@@ -224,8 +224,10 @@ export class JobRun {
         if (this.ended) return;
         const start = pid ? startTimeOf(pid) : null;
         this.row = { ...this.row, pid: start ? pid : null, pid_start_time: start };
-        // At once: what crash recovery needs.
-        void this.save({ pid: this.row.pid, pid_start_time: this.row.pid_start_time });
+        // At once, not at the end of the turn: a hub killed right after the spawn must still find it.
+        void this.c.writer
+          .writeNow(() => [{ update: 'job', set: encodeJob({ pid: this.row.pid, pid_start_time: this.row.pid_start_time }), where: { id: this.id } }])
+          .catch((e: unknown) => this.c.logger.error({ err: e, job: this.id }, 'saving the job\'s process failed'));
       },
     };
   }

@@ -9,7 +9,7 @@
 import type { DataSource, Repository } from 'typeorm';
 import type { AgentManager } from '../agents/manager.js';
 import type { EventBus } from '../bus.js';
-import { slugify } from '../config/settings.js';
+import { freeId, idOf } from '../ids.js';
 import { rowWriter, type RowWriter, type Statement } from '../db/row-writer.js';
 import { Task, type TaskRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
@@ -21,6 +21,7 @@ import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
 import { parseAction, runAction } from './actions/index.js';
 import type { Action, ActionDeps } from './actions/types.js';
+import { maskAction, restoreMasked } from './secrets.js';
 import { checkSchedule, nextRuns, previousRun, startSchedule, type Schedule } from './schedule.js';
 import type { TaskCreate, TaskUpdate } from './schema.js';
 import type { TaskState, TaskView } from './state.js';
@@ -97,7 +98,7 @@ export class TaskManager implements Extension {
     this.offJobs = this.d.bus.on('job.changed', (j) => this.onJob(j));
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) this.load(row);
     for (const body of this.d.declared) {
-      const id = slugify(body.name);
+      const id = idOf(body.name);
       // hearth.yaml is the truth for its tasks: a field removed there is removed here.
       if (this.tasks.has(id)) await this.update(id, body, { replace: true });
       else await this.create(body);
@@ -108,7 +109,10 @@ export class TaskManager implements Extension {
   async stop(): Promise<void> {
     this.stopping = true;
     this.offJobs?.();
-    for (const t of this.tasks.values()) this.unschedule(t);
+    for (const t of this.tasks.values()) {
+      this.unschedule(t);
+      this.dropPending(t);
+    }
     this.tasks.clear();
     this.outbox.events = [];
     this.outbox.states.clear();
@@ -126,8 +130,8 @@ export class TaskManager implements Extension {
   async create(body: TaskCreate): Promise<TaskView> {
     const { name, ...def } = body;
     const definition = this.validate(def);
-    let id = slugify(name).slice(0, 90);
-    for (let n = 2; this.tasks.has(id); n++) id = `${slugify(name).slice(0, 90)}_${n}`;
+    // "history" would be shadowed by GET /api/tasks/history.
+    const id = freeId(name, (x) => this.tasks.has(x) || x === 'history');
     const now = Date.now();
     const row: TaskRow = {
       id,
@@ -150,6 +154,8 @@ export class TaskManager implements Extension {
   async update(id: string, body: TaskUpdate, o: { replace?: boolean } = {}): Promise<TaskView> {
     const t = this.find(id);
     const { name, ...changes } = body;
+    // A masked secret sent back (from a GET) keeps the stored value.
+    if (changes.action) changes.action = restoreMasked(changes.action, (t.row.definition as Definition).action) as Definition['action'];
     const definition = this.validate((o.replace ? changes : { ...(t.row.definition as Definition), ...changes }) as Definition);
     const patch = {
       name: name ?? t.row.name,
@@ -167,6 +173,7 @@ export class TaskManager implements Extension {
   async delete(id: string): Promise<void> {
     const t = this.find(id);
     this.unschedule(t);
+    this.dropPending(t);
     this.tasks.delete(id);
     await Promise.all([...t.running].map((job) => this.d.jobs.cancel(job).catch(() => undefined)));
     await this.repo.delete({ id });
@@ -180,16 +187,20 @@ export class TaskManager implements Extension {
     const patch = { enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
     t.row = { ...t.row, ...patch };
     await this.repo.save({ id, ...patch });
+    if (!enabled) this.dropPending(t);
     this.reschedule(t);
     return this.get(id);
   }
 
   /** Run now, whether enabled or not; resolves with the job as created (it runs on). */
-  async runNow(id: string, trigger = 'manual'): Promise<JobView> {
+  /** The started (or skipped) job, or where the run waits (overlap: queue). */
+  async runNow(id: string, trigger = 'manual'): Promise<JobView | { queued: true; position: number }> {
     const t = this.find(id);
+    if (this.stopping) throw conflict('the hub is stopping');
     const job = await this.fire(t, trigger);
-    if (!job) throw conflict(`task ${id} is already running and its overlap policy is queue: this run is queued`);
-    return job;
+    if (job) return job;
+    if (!t.queued.length) throw conflict(`task ${id}: the queue of runs is full (${QUEUE_MAX})`);
+    return { queued: true, position: t.queued.length };
   }
 
   /** Runs the history retention of every task (the job manager keeps the records). */
@@ -244,8 +255,13 @@ export class TaskManager implements Extension {
   private unschedule(t: Live): void {
     t.stop.splice(0).forEach((stop) => stop());
     t.schedule = null;
+  }
+
+  /** What is waiting to run (a retry, queued runs) is dropped: the task was disabled, deleted or stopped. */
+  private dropPending(t: Live): void {
     if (t.retry) clearTimeout(t.retry);
     t.retry = null;
+    t.queued.length = 0;
   }
 
   /** A scheduled run missed while the hub was down runs once now (catch_up: true). */
@@ -394,7 +410,7 @@ export class TaskManager implements Extension {
     const { enabled: _, ...def } = t.row.definition as Definition;
     return {
       ...this.state(t),
-      definition: { ...def, enabled: t.row.enabled },
+      definition: { ...def, action: maskAction(def.action) as Definition['action'], enabled: t.row.enabled },
       next_runs: t.row.enabled ? this.nextRuns(t, 5).map((d) => d.toISOString()) : [],
       created_at: new Date(t.row.created_at).toISOString(),
       updated_at: new Date(t.row.updated_at).toISOString(),

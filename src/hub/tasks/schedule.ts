@@ -204,6 +204,8 @@ export function startSchedule(t: When, fire: (dueAt: Date) => void): Schedule {
     const tick = (): void => {
       const at = new Date(due);
       due += step;
+      // After a suspend or a stalled loop, missed intervals fire once, not one after another.
+      if (due <= Date.now()) due += (Math.floor((Date.now() - due) / step) + 1) * step;
       timer = setTimeout(tick, Math.max(0, due - Date.now()));
       fire(at);
     };

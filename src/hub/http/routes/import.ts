@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { mapEcosystem } from '../../agents/pm2-import.js';
-import { slugify } from '../../config/settings.js';
+import { idOf } from '../../ids.js';
 import { HubError } from '../../errors.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody } from '../errors.js';
@@ -34,7 +34,7 @@ export async function importRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       const errors = [...mapped.errors];
       const existing = new Set(ctx.agents.list().map((a) => a.id));
       for (const agent of mapped.agents) {
-        const id = slugify(agent.name);
+        const id = idOf(agent.name);
         try {
           if (existing.has(id)) updated.push((await ctx.agents.update(id, agent)).id);
           else created.push((await ctx.agents.create(agent)).id);

@@ -75,7 +75,14 @@ export async function taskRoutes(app: FastifyInstance, ctx: ApiContext): Promise
   );
   app.post<{ Params: Params }>(
     '/api/tasks/:id/run',
-    { schema: { tags, summary: 'Run now (also while disabled): answers with the job, which runs on', params: Params, response: { 202: JobSummary, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Run now (also while disabled): answers with the job, which runs on; or, with overlap queue while a run is going, where this run waits',
+        params: Params,
+        response: { 202: Type.Union([JobSummary, Type.Object({ queued: Type.Literal(true), position: Type.Integer() })]), ...errors },
+      },
+    },
     async (req, reply) => reply.code(202).send(await ctx.tasks.runNow(req.params.id)),
   );
   for (const verb of ['enable', 'disable'] as const) {

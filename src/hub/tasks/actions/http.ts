@@ -18,7 +18,7 @@ export const HttpAction = Type.Object(
     method: Type.Unsafe<Method>(Type.String({ enum: [...METHODS] })),
     url: Type.String({ pattern: '^https?://', maxLength: 8192 }),
     headers: Type.Optional(
-      Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.String({ maxLength: 8192, pattern: '^[^\\r\\n]*$' }), {
+      Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.String({ maxLength: 8192, pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$' }), {
         additionalProperties: false, // TypeBox leaves names that miss the pattern allowed
       }),
     ),
@@ -85,8 +85,14 @@ export const http: ActionType<typeof HttpAction> = {
     } catch {
       // fetch says why
     }
+    let headers: Headers;
     try {
-      const headers = new Headers(a.headers ?? {});
+      headers = new Headers(a.headers ?? {});
+    } catch {
+      // Node's message quotes the value, which may be a token: name the problem, not the value.
+      return { ok: false, error: 'a header value is not valid (control characters?)' };
+    }
+    try {
       let body: string | undefined;
       if (typeof a.body === 'string') body = a.body;
       else if (a.body !== undefined) {
