@@ -92,6 +92,10 @@ export class AgentManager implements Extension {
     return [...this.agents.values()].map((rt) => agentView(rt.row, rt.state()));
   }
 
+  has(id: string): boolean {
+    return this.agents.has(id);
+  }
+
   get(id: string): AgentView {
     const rt = this.find(id);
     return agentView(rt.row, rt.state());

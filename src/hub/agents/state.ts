@@ -1,9 +1,11 @@
 /** An agent as the world sees it: its thing state (MQTT, WebSocket) and its API view (secrets masked). */
 import type { AgentRow } from '../db/schema.js';
+import type { Enforcement } from '../supervisor/limits.js';
 import type { ProgramStatus } from '../supervisor/program.js';
 import { AgentCreate, SECRET_MASK, isSecret, type EnvValue } from './schema.js';
 
-export type LimitEnforcement = { memory: 'cgroup' | 'restart' | 'none'; cpu: 'cgroup' | 'unenforced' | 'none' };
+/** Which limits are in force and how (the kernel's answer, see supervisor/limits.ts). */
+export type LimitEnforcement = Enforcement;
 
 export interface AgentState {
   id: string;

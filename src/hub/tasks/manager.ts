@@ -63,6 +63,8 @@ export class TaskManager implements Extension {
   private readonly repo: Repository<TaskRow>;
   private readonly writer: RowWriter;
   private readonly tasks = new Map<string, Live>();
+  /** What actions may use of the hub; built once. */
+  private readonly actionDeps: Omit<ActionDeps, 'run'>;
   /**
    * What the tasks tell the world, sent at the end of the turn (after the actions that started in
    * it): events in order, then each changed state once, however often it changed in the turn.
@@ -78,18 +80,10 @@ export class TaskManager implements Extension {
   constructor(private readonly d: TaskManagerDeps) {
     this.repo = d.db.getRepository(Task);
     this.writer = rowWriter(d.db);
-  }
-
-  private get actionDeps(): Omit<ActionDeps, 'run'> {
-    const a = this.d.agents;
-    return {
-      mqtt: this.d.mqtt,
-      agents: {
-        start: (id) => a.startAgent(id),
-        stop: (id) => a.stopAgent(id),
-        restart: (id) => a.restartAgent(id),
-        exists: (id) => a.list().some((x) => x.id === id),
-      },
+    const a = d.agents;
+    this.actionDeps = {
+      mqtt: d.mqtt,
+      agents: { start: (id) => a.startAgent(id), stop: (id) => a.stopAgent(id), restart: (id) => a.restartAgent(id), exists: (id) => a.has(id) },
     };
   }
 

@@ -32,7 +32,8 @@ export async function importRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       const created: string[] = [];
       const updated: string[] = [];
       const errors = [...mapped.errors];
-      const existing = new Set(ctx.agents.list().map((a) => a.id));
+      // Which of them existed before this import: those are updated, the rest created.
+      const existing = new Set(mapped.agents.map((a) => idOf(a.name)).filter((id) => ctx.agents.has(id)));
       for (const agent of mapped.agents) {
         const id = idOf(agent.name);
         try {
