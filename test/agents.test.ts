@@ -287,6 +287,8 @@ describe('agents', () => {
     await create({ name: 'racer one', ...slow(3101) });
     await Promise.all([h.api('POST', '/api/agents/racer_one/restart'), h.api('POST', '/api/agents/racer_one/restart')]);
     await waitFor('racer_one', 'running', (a) => a.status === 'running');
+    // The shell forks its sleep just after it is running: wait for it; two would never become one.
+    await until('two restarts at once: one process', () => pidsWith('sleep 3101').length === 1);
     assert.equal(pidsWith('sleep 3101').length, 1, 'two restarts at once: one process');
 
     await create({ name: 'racer two', ...slow(3102), autostart: false });
