@@ -4,11 +4,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the integration tests run for real: command -> package.
-declare -A PEERS=( [mosquitto]=mosquitto [pg_ctlcluster]=postgresql )
+declare -A PEERS=( [mosquitto]=mosquitto [pg_ctlcluster]=postgresql [socat]=socat )
 missing=()
 for cmd in "${!PEERS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PEERS[$cmd]}")
 done
+# The Modbus test server is a Python library, not a command: Debian's own python3 must import it
+# (not the first python3 on PATH, e.g. a pyenv one). Its server module needs serial_asyncio, which
+# python3-pymodbus only recommends, and --no-install-recommends below would skip it.
+/usr/bin/python3 -c 'import pymodbus, serial, serial_asyncio' >/dev/null 2>&1 ||
+  missing+=(python3-pymodbus python3-serial python3-serial-asyncio)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test: installing Debian test peers: ${missing[*]}"

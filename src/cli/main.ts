@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../hub/version.js';
 import { ApiClient, CliError } from './api-client.js';
 import { registerAgent } from './commands/agent.js';
+import { registerDevice } from './commands/device.js';
 import { registerImport } from './commands/import.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
@@ -24,6 +25,7 @@ registerStart(program);
 registerStatus(program, client);
 registerAgent(program, client);
 registerTask(program, client);
+registerDevice(program, client);
 registerImport(program, client);
 
 try {

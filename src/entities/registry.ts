@@ -1,6 +1,7 @@
 /** Which entity module maps which kind of thing. A new kind is one line here (the compiler insists). */
 import type { ThingChange, ThingStates } from '../hub/things.js';
 import { agentEntities } from './agent.js';
+import { deviceEntities } from './device.js';
 import { hubEntities } from './hub.js';
 import { taskEntities } from './task.js';
 import type { EntityContext, EntityModule, ThingView } from './types.js';
@@ -9,6 +10,7 @@ export const ENTITY_MODULES: { [K in keyof ThingStates]: EntityModule<ThingState
   hub: hubEntities,
   agent: agentEntities,
   task: taskEntities,
+  device: deviceEntities,
 };
 
 export function viewOf(ctx: EntityContext, thing: ThingChange): ThingView {

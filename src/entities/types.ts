@@ -35,6 +35,9 @@ export interface Component {
   enabled_by_default?: boolean;
   json_attributes_topic?: string;
   json_attributes_template?: string;
+  /** Instead of the message's own (a device's readings: only while it is connected). */
+  availability?: Availability[];
+  availability_mode?: 'all' | 'any' | 'latest';
 }
 
 /** A component once published and now gone: sent once like this so Home Assistant removes it. */

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from './logger.js';
 import type { ThingChange, ThingRef } from './things.js';
+import type { FieldValue } from './devices/protocol.js';
 import type { JobView } from './jobs/types.js';
 import type { HostMetrics } from './metrics/types.js';
 
@@ -24,6 +25,10 @@ export interface BusEvents {
   'job.changed': JobView;
   /** A line a supervised program printed, for live following. */
   'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string };
+  /** A line received from (rx) or sent to (tx) a device, for `<base>/device/<id>/rx|tx` and the telemetry WebSocket. */
+  'device.line': { id: string; direction: 'rx' | 'tx'; line: string; at: number };
+  /** Values a device just reported (its state on MQTT follows, at most every 100 ms). */
+  'device.telemetry': { id: string; values: Record<string, FieldValue>; at: number };
   /** A device the user had deleted in Home Assistant is to be published again. */
   'discovery.shown': { device_id: string };
 }
@@ -74,6 +79,8 @@ const ANY_EVENTS: Record<BusEventName, true> = {
   'log.line': true,
   'job.changed': true,
   'thing.event': true,
+  'device.line': true,
+  'device.telemetry': true,
 };
 
 /** Every event name (what onAny forwards, what a WebSocket client may ask for). */

@@ -12,16 +12,37 @@ interface Route {
   handler: (id: string, command: never) => Promise<unknown> | unknown;
 }
 
+/** `<base>/<kind>/<id>/<field>/set`: a bare value for one field, as Home Assistant's number/switch/text send it. */
+type FieldHandler = (id: string, field: string, value: string) => Promise<unknown> | unknown;
+
 export class CommandRegistry {
   private readonly routes = new Map<string, Route>();
+  private readonly fieldRoutes = new Map<string, FieldHandler>();
 
   register<S extends TSchema>(kind: string, schema: S, handler: (id: string, command: Static<S>) => Promise<unknown> | unknown): void {
     if (this.routes.has(kind)) throw new Error(`commands for ${kind} are registered twice`);
     this.routes.set(kind, { schema, handler: handler as Route['handler'] });
   }
 
+  registerField(kind: string, handler: FieldHandler): void {
+    if (this.fieldRoutes.has(kind)) throw new Error(`field commands for ${kind} are registered twice`);
+    this.fieldRoutes.set(kind, handler);
+  }
+
   clear(): void {
     this.routes.clear();
+    this.fieldRoutes.clear();
+  }
+
+  hasFields(kind: string): boolean {
+    return this.fieldRoutes.has(kind);
+  }
+
+  /** The value is the payload's text; the handler reads it as its field needs. */
+  async runField(kind: string, id: string, field: string, value: string): Promise<unknown> {
+    const handler = this.fieldRoutes.get(kind);
+    if (!handler) throw new HubError('not_found', `things of kind "${kind}" have no settable fields`);
+    return await handler(id, field, value);
   }
 
   kinds(): string[] {

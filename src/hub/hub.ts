@@ -2,7 +2,9 @@
  * The composition root: builds the core pieces, wires the extensions in order, starts them, and
  * stops them in reverse. The only place that knows both the managers and the bridges.
  */
+import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
+import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
 import { AgentManager } from './agents/manager.js';
 import { registerAgentInterfaces } from './agents/requests.js';
@@ -16,6 +18,9 @@ import type { LoadedConfig } from './config/load.js';
 import { sectionList } from './config/sections.js';
 import type { LogLevel } from './config/settings.js';
 import { describeDatabase, openDatabase } from './db/data-source.js';
+import { DeviceManager } from './devices/manager.js';
+import { registerDeviceInterfaces } from './devices/requests.js';
+import { DeviceCreate } from './devices/schema.js';
 import { DiscoveryVisibility } from './discovery-visibility.js';
 import type { Extension } from './extension.js';
 import type { Health } from './http/context.js';
@@ -49,10 +54,12 @@ export class Hub {
   private agents: AgentManager | null = null;
   private jobs: JobManager | null = null;
   private tasks: TaskManager | null = null;
+  private devices: DeviceManager | null = null;
   private readonly startedAt = new Date();
   private restarting: Promise<void> | null = null;
   private readonly declaredAgents: AgentCreate[];
   private readonly declaredTasks: TaskCreate[];
+  private readonly declaredDevices: DeviceCreate[];
 
   constructor(
     private readonly config: LoadedConfig,
@@ -63,6 +70,7 @@ export class Hub {
     // hearth.yaml's lists are checked before anything starts: a bad entry is a bad setting.
     this.declaredAgents = sectionList('agents', AgentCreate, config.sections.agents, config.configFile);
     this.declaredTasks = sectionList('tasks', TaskCreate, config.sections.tasks, config.configFile);
+    this.declaredDevices = sectionList('devices', DeviceCreate, config.sections.devices, config.configFile) as DeviceCreate[];
     const t = resolveAdminToken(config.settings.dataDir, config.settings.adminToken);
     this.token = t.token;
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
@@ -145,6 +153,19 @@ export class Hub {
       declared: this.declaredTasks,
     });
     registerTaskInterfaces(this.tasks, this.requests, this.commands);
+    const uploadsDir = join(s.dataDir, 'uploads');
+    this.devices = new DeviceManager({
+      db: this.db,
+      bus: this.bus,
+      things: this.things,
+      jobs: this.jobs,
+      logger: this.logger.child({ component: 'devices' }),
+      transports: TRANSPORTS,
+      listPorts,
+      uploadsDir,
+      declared: this.declaredDevices,
+    });
+    registerDeviceInterfaces(this.devices, this.requests, this.commands);
     this.http = new HttpServer(
       {
         token: this.token,
@@ -158,6 +179,8 @@ export class Hub {
         agents: this.agents,
         jobs: this.jobs,
         tasks: this.tasks,
+        devices: this.devices,
+        uploadsDir,
       },
       s.httpHost,
       s.httpPort,
@@ -166,7 +189,7 @@ export class Hub {
     // Order matters: the hub's state exists before it is published; MQTT goes last so that on
     // stop `offline` is the first thing the world hears.
     // Jobs before tasks: interrupted jobs are marked before a catch-up run starts a new one.
-    this.extensions = [this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.http, this.mqtt];
+    this.extensions = [this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.devices, this.http, this.mqtt];
     const started: Extension[] = [];
     try {
       for (const ext of this.extensions) {

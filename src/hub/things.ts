@@ -5,6 +5,7 @@
  */
 import type { EventBus } from './bus.js';
 import type { AgentState } from './agents/state.js';
+import type { DeviceState } from './devices/state.js';
 import type { HubState } from './hub-state.js';
 import type { TaskState } from './tasks/state.js';
 
@@ -12,6 +13,7 @@ export interface ThingStates {
   hub: HubState;
   agent: AgentState;
   task: TaskState;
+  device: DeviceState;
 }
 
 export type ThingKind = keyof ThingStates;

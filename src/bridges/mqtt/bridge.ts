@@ -107,6 +107,7 @@ export class MqttBridge implements Extension, MqttAccess {
     conn.handle(router.filter, (topic, payload, packet) => detached('bridge request', router.route(topic, payload, packet)));
     const commands = new CommandRouter(ctx.base, this.d.commands, this.d.bus, logger);
     conn.handle(commands.filter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet)));
+    conn.handle(commands.fieldFilter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet)));
     for (const sub of this.subscriptions) sub.off = conn.handle(sub.filter, (t, p) => sub.handler(t, p.toString('utf8')));
     conn.handle(`${ctx.discoveryPrefix}/status`, (_t, payload) => {
       if (payload.toString() === 'online') detached('republishing for Home Assistant', this.republish());
@@ -133,6 +134,10 @@ export class MqttBridge implements Extension, MqttAccess {
       }),
       bus.on('thing.event', (e) => {
         if (conn.connected) return conn.publish(`${ctx.base}/${e.kind}/${e.id}/event`, JSON.stringify(e.payload), { retain: false });
+      }),
+      // Raw device lines: not retained, QoS 0 (thousands a second; a missed one is not worth a resend).
+      bus.on('device.line', (l) => {
+        if (conn.connected) return conn.publish(`${ctx.base}/device/${l.id}/${l.direction}`, l.line, { retain: false, qos: 0 });
       }),
       bus.on('settings.changed', () => this.publishInfo()),
       bus.on('discovery.shown', () => this.republish()),

@@ -1,6 +1,6 @@
 /**
  * Routes `<base>/<kind>/<id>/set` to the command registry. A bare word is `{ "action": word }`;
- * JSON must be an object. A command that cannot be carried out becomes a `command_rejected`
+ * JSON must be an object. `<base>/<kind>/<id>/<field>/set` carries one field's bare value. A command that cannot be carried out becomes a `command_rejected`
  * event on `<base>/bridge/event` with the reason; nothing changes and the hub keeps running.
  * A retained command is rejected so (it would run again at every (re)subscription); an empty
  * message, the clearing of a retained one, is ignored.
@@ -13,6 +13,7 @@ import type { Logger } from '../../hub/logger.js';
 
 const WORD = /^[a-z_]{1,40}$/;
 const MAX_PAYLOAD = 64 * 1024;
+const MAX_FIELD_VALUE = 1024;
 export const RETAINED_COMMAND = 'retained commands are ignored: clear the retained message';
 
 /** The payload as a command object, or why it is not one. */
@@ -43,12 +44,21 @@ export class CommandRouter {
     return `${this.base}/+/+/set`;
   }
 
+  /** `<base>/<kind>/<id>/<field>/set`: one field's new value, bare. */
+  get fieldFilter(): string {
+    return `${this.base}/+/+/+/set`;
+  }
+
   async route(topic: string, payload: Buffer, packet?: Pick<IPublishPacket, 'retain'>): Promise<void> {
-    const [kind, id] = topic.slice(this.base.length + 1).split('/');
+    const parts = topic.slice(this.base.length + 1).split('/');
+    const [kind, id] = parts;
+    const field = parts.length === 4 ? parts[2]! : null;
+    // A field topic of a kind without fields (bridge/request/x/set…) is not a command to anyone.
+    if (field !== null && !this.commands.hasFields(kind!)) return;
     const reject = (error: string): void =>
       this.bus.emit('bridge.event', {
         type: 'command_rejected',
-        data: { kind: kind!, id: id!, topic, payload: payload.toString('utf8').slice(0, 200), error },
+        data: { kind: kind!, id: id!, ...(field !== null ? { field } : {}), topic, payload: payload.toString('utf8').slice(0, 200), error },
       });
     // An empty message clears a retained one (as the rejection below asks): nothing to run.
     if (payload.length === 0) return;
@@ -58,9 +68,14 @@ export class CommandRouter {
       this.logger.warn({ topic }, RETAINED_COMMAND);
       return reject(RETAINED_COMMAND);
     }
-    const read = readCommand(payload);
-    if ('error' in read) return reject(read.error);
     try {
+      if (field !== null) {
+        if (payload.length > MAX_FIELD_VALUE) return reject(`a field value is at most ${MAX_FIELD_VALUE} bytes`);
+        await this.commands.runField(kind!, id!, field, payload.toString('utf8'));
+        return;
+      }
+      const read = readCommand(payload);
+      if ('error' in read) return reject(read.error);
       await this.commands.run(kind!, id!, read.command);
     } catch (e) {
       if (!(e instanceof HubError)) this.logger.error({ err: e, topic }, 'command failed');

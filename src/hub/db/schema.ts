@@ -101,6 +101,7 @@ export interface JobRow {
   id?: number;
   kind: string;
   task_id: string | null;
+  device_id: string | null;
   trigger: string;
   status: string;
   progress: number;
@@ -126,6 +127,7 @@ export const Job = new EntitySchema<JobRow>({
     id: { type: Number, primary: true, generated: 'increment' },
     kind: { type: String, length: 20 },
     task_id: { type: String, length: 100, nullable: true },
+    device_id: { type: String, length: 100, nullable: true },
     trigger: { type: String, length: 30 },
     status: { type: String, length: 20 },
     progress: { type: 'integer' },
@@ -143,6 +145,7 @@ export const Job = new EntitySchema<JobRow>({
   },
   indices: [
     { name: 'idx_job_task_id', columns: ['task_id'] },
+    { name: 'idx_job_device_id', columns: ['device_id'] },
     { name: 'idx_job_status', columns: ['status'] },
     { name: 'idx_job_created_at', columns: ['created_at'] },
   ],
@@ -180,4 +183,41 @@ export const Task = new EntitySchema<TaskRow>({
   },
 });
 
-export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task];
+/** A device as stored (the Myntrix device columns: status, last_seen, firmware_version, configuration). */
+export interface DeviceRow {
+  id: string;
+  name: string;
+  type: string;
+  /** The definition as the user gave it (DeviceCreate without name, type and configuration). */
+  definition: Record<string, unknown>;
+  configuration: Record<string, unknown>;
+  /** Whether the user wants it connected: written before it is acted on. */
+  desired: 'connected' | 'disconnected';
+  status: string;
+  status_reason: string | null;
+  last_seen: number | null;
+  firmware_version: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export const Device = new EntitySchema<DeviceRow>({
+  name: 'Device',
+  tableName: 'device',
+  columns: {
+    id: { type: String, primary: true, length: 100 },
+    name: { type: String, length: 100 },
+    type: { type: String, length: 50 },
+    definition: { type: 'simple-json' },
+    configuration: { type: 'simple-json' },
+    desired: { type: String, length: 15 },
+    status: { type: String, length: 20 },
+    status_reason: { type: String, length: 300, nullable: true },
+    last_seen: { type: 'bigint', nullable: true, transformer: epochMs },
+    firmware_version: { type: String, length: 200, nullable: true },
+    created_at: { type: 'bigint', transformer: epochMs },
+    updated_at: { type: 'bigint', transformer: epochMs },
+  },
+});
+
+export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task, Device];

@@ -1,5 +1,6 @@
 /** What the HTTP routes may use: the hub's core pieces, never a bridge. */
 import type { AgentManager } from '../agents/manager.js';
+import type { DeviceManager } from '../devices/manager.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { TaskManager } from '../tasks/manager.js';
 import type { EventBus } from '../bus.js';
@@ -26,4 +27,7 @@ export interface ApiContext {
   agents: AgentManager;
   jobs: JobManager;
   tasks: TaskManager;
+  devices: DeviceManager;
+  /** Where uploaded files wait until they are sent. */
+  uploadsDir: string;
 }

@@ -10,6 +10,7 @@ import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { deviceRoutes } from './routes/devices.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,7 +23,7 @@ import { taskRoutes } from './routes/tasks.js';
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** Every resource's routes. A new resource is one file in routes/ plus one line here. */
-const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes, taskRoutes, jobRoutes];
+const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes, taskRoutes, jobRoutes, deviceRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 

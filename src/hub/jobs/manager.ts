@@ -26,7 +26,7 @@ import { cut, insertJob, jobView, MAX_ERROR, newJobRow } from './record.js';
 import { interruptLeftovers } from './recovery.js';
 import { Retention } from './retention.js';
 import { CANCELLED, INTERRUPTED_AT_STOP, JobRun, type RunContext, type RunOptions, type Work } from './run.js';
-import type { JobKind, JobStatus, JobView } from './types.js';
+import type { JobKind, JobOwner, JobStatus, JobView } from './types.js';
 
 export { JOB_LOG_LIMITS, TAIL_LINES } from './files.js';
 export { jobView } from './record.js';
@@ -43,6 +43,7 @@ export interface JobManagerDeps {
 export interface JobQuery {
   status?: JobStatus;
   task_id?: string;
+  device_id?: string;
   kind?: JobKind;
   /** Default 100, at most 1000. */
   limit?: number;
@@ -122,8 +123,8 @@ export class JobManager implements Extension {
   }
 
   /** A pending job, to be run by run(). */
-  async create(kind: JobKind, o: { task_id?: string | null; trigger: string; attempt?: number }): Promise<JobView> {
-    const row = newJobRow(kind, o.task_id ?? null, o.trigger, 'pending', o.attempt ?? 1);
+  async create(kind: JobKind, o: JobOwner & { trigger: string; attempt?: number }): Promise<JobView> {
+    const row = newJobRow(kind, o, o.trigger, 'pending', o.attempt ?? 1);
     [row.id] = await this.writer.write(() => [insertJob(row)]);
     const view = jobView(row);
     this.d.bus.emit('job.changed', view);
@@ -134,8 +135,8 @@ export class JobManager implements Extension {
    * A job that runs at once: created `running` (with `also` in the same write), then `work` runs.
    * Resolves once it runs, with its view and its end (which never rejects).
    */
-  async launch(kind: JobKind, o: { task_id?: string | null; trigger: string; attempt?: number }, work: Work, opts: LaunchOptions = {}): Promise<{ job: JobView; done: Promise<JobView> }> {
-    const row = newJobRow(kind, o.task_id ?? null, o.trigger, 'running', o.attempt ?? 1);
+  async launch(kind: JobKind, o: JobOwner & { trigger: string; attempt?: number }, work: Work, opts: LaunchOptions = {}): Promise<{ job: JobView; done: Promise<JobView> }> {
+    const row = newJobRow(kind, o, o.trigger, 'running', o.attempt ?? 1);
     // Started now, as run() marks a pending job: the write that says so is queued now, and the work
     // begins as soon as it has landed.
     row.started_at = row.created_at;
@@ -156,7 +157,7 @@ export class JobManager implements Extension {
 
   /** A run that did not happen (a concurrency rule, a disabled task…): created and ended now. */
   async skip(kind: JobKind, o: { task_id: string | null; trigger: string; error: string }, opts: { also?: Statement[] } = {}): Promise<JobView> {
-    const row = newJobRow(kind, o.task_id, o.trigger, 'skipped', 1);
+    const row = newJobRow(kind, o, o.trigger, 'skipped', 1);
     row.ended_at = row.created_at;
     row.error = cut(o.error, MAX_ERROR);
     [row.id] = await this.writer.write(() => [insertJob(row), ...(opts.also ?? [])]);
@@ -242,6 +243,7 @@ export class JobManager implements Extension {
     const where: FindOptionsWhere<JobRow> = {};
     if (q.status) where.status = q.status;
     if (q.task_id !== undefined) where.task_id = q.task_id;
+    if (q.device_id !== undefined) where.device_id = q.device_id;
     if (q.kind) where.kind = q.kind;
     if (q.before_id !== undefined) where.id = LessThan(q.before_id);
     const rows = await this.repo.find({ where, order: { id: 'DESC' }, take: limit });

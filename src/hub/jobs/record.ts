@@ -2,18 +2,22 @@
 import type { Param, Statement } from '../db/row-writer.js';
 import type { JobRow } from '../db/schema.js';
 import { invalid } from '../errors.js';
-import type { JobKind, JobStatus, JobView } from './types.js';
+import type { JobKind, JobOwner, JobStatus, JobView } from './types.js';
 
 export const MAX_ERROR = 500;
 /** Ids per statement: the row writer deletes at most this many at once. */
 export const DELETE_CHUNK = 500;
 
 /** A new record; what is not known yet is empty. */
-export function newJobRow(kind: JobKind, task_id: string | null, trigger: string, status: JobStatus, attempt: number): JobRow {
+export function newJobRow(kind: JobKind, owner: JobOwner, trigger: string, status: JobStatus, attempt: number): JobRow {
+  const task_id = owner.task_id ?? null;
+  const device_id = owner.device_id ?? null;
   if (task_id !== null && task_id.length > 100) throw invalid('task_id is longer than 100 characters');
+  if (device_id !== null && device_id.length > 100) throw invalid('device_id is longer than 100 characters');
   return {
     kind,
     task_id,
+    device_id,
     trigger: cut(trigger, 30),
     status,
     progress: 0,
@@ -38,6 +42,7 @@ export function jobView(r: JobRow): JobView {
     id: r.id!,
     kind: r.kind as JobKind,
     task_id: r.task_id,
+    device_id: r.device_id ?? null,
     trigger: r.trigger,
     status: r.status as JobStatus,
     progress: r.progress,

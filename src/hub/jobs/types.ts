@@ -8,6 +8,12 @@ export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 
 export const JOB_KINDS = ['task', 'app', 'install', 'deploy', 'upload'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/** What a job belongs to: the task it runs, the device it uploads to. */
+export interface JobOwner {
+  task_id?: string | null;
+  device_id?: string | null;
+}
+
 export interface JobStep {
   at: string;
   message: string;
@@ -18,6 +24,8 @@ export interface JobView {
   id: number;
   kind: JobKind;
   task_id: string | null;
+  /** The device an upload went to. */
+  device_id: string | null;
   /** What started it: schedule, interval, manual, mqtt, catch_up, retry… */
   trigger: string;
   status: JobStatus;

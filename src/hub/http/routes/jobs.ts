@@ -12,6 +12,7 @@ const ListQuery = Type.Object(
   {
     status: Type.Optional(Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)))),
     task_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    device_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'uploads to this device' })),
     kind: Type.Optional(Type.Union(JOB_KINDS.map((k) => Type.Literal(k)))),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default 100' })),
     before_id: Type.Optional(Type.Integer({ minimum: 1, description: 'only older jobs (the next page: the last id seen)' })),
@@ -28,6 +29,7 @@ export const JobViewSchema = Type.Object(
     id: Type.Integer(),
     kind: Type.String(),
     task_id: Nullable(Type.String()),
+    device_id: Nullable(Type.String()),
     trigger: Type.String(),
     status: Type.String(),
     progress: Type.Integer({ minimum: 0, maximum: 100 }),

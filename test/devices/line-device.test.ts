@@ -1,0 +1,257 @@
+/**
+ * Line-protocol devices through the whole hub: a meter simulator on a real pty pair (socat), the
+ * hub's REST API, MQTT (embedded broker), Home Assistant discovery, the telemetry WebSocket.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { DiscoveryRegistry } from '../helpers/ha-rules.js';
+import { BASE, NODE, startHub, type HubHandle } from '../helpers/hub.js';
+import { MqttProbe } from '../helpers/mqtt-probe.js';
+import { openPtyEnd, openPtyPair, startSim, type PtyPair, type Sim } from '../helpers/pty.js';
+import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
+
+interface Device {
+  id: string;
+  status: string;
+  reason: string | null;
+  connected: boolean;
+  last_seen: string | null;
+  telemetry: Record<string, unknown>;
+  upload: { job_id: number; progress: number } | null;
+}
+interface Job {
+  id: number;
+  kind: string;
+  device_id: string | null;
+  status: string;
+  progress: number;
+  error: string | null;
+  steps: Array<{ message: string }>;
+}
+
+const meterFields = [
+  { name: 'voltage', pattern: 'V=(?<voltage>[0-9.]+)', unit: 'V', device_class: 'voltage', state_class: 'measurement' },
+  { name: 'power', pattern: 'P=(?<power>[0-9.]+)', unit: 'W', device_class: 'power', state_class: 'measurement' },
+  { name: 'energy', pattern: 'E=(?<energy>[0-9.]+)', unit: 'kWh', device_class: 'energy', state_class: 'total_increasing' },
+];
+
+describe('line devices', () => {
+  let h: HubHandle;
+  let probe: MqttProbe;
+  let meterPorts: PtyPair;
+  let meter: Sim;
+  let quietPorts: PtyPair;
+
+  before(async () => {
+    h = await startHub();
+    probe = await MqttProbe.connect(h.brokerUrl, ['#']);
+    meterPorts = await openPtyPair();
+    meter = await startSim('meter-sim', meterPorts.b, ['--interval-ms', '100']);
+    quietPorts = await openPtyPair();
+    await startSim('meter-sim', quietPorts.b, ['--interval-ms', '0', '--prompt']);
+  });
+  after(async () => {
+    await probe.close();
+    await h.stop();
+  });
+
+  const get = async (id: string): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
+  const connected = (id: string): Promise<Device> => until(`${id} connected`, async () => ((await get(id)).connected ? get(id) : undefined), 10_000);
+
+  it('reads telemetry from lines into state, MQTT and Home Assistant sensors', async () => {
+    const created = await h.api<Device>('POST', '/api/devices', {
+      name: 'Meter',
+      type: 'meter',
+      protocol: 'line',
+      connection: { transport: 'serial', path: meterPorts.a, baudRate: 115200 },
+      telemetry: { fields: meterFields },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.id, 'meter');
+    await connected('meter');
+    const state = await probe.next(`${BASE}/device/meter`, (m) => {
+      const s = JSON.parse(m.payload) as Device;
+      return typeof s.telemetry.voltage === 'number' && typeof s.telemetry.energy === 'number';
+    });
+    const late = await MqttProbe.connect(h.brokerUrl, [`${BASE}/device/meter`]);
+    assert.equal((await late.next(`${BASE}/device/meter`)).retain, true, 'the state is retained');
+    await late.close();
+    const s = JSON.parse(state.payload) as Device & { fields?: unknown };
+    assert.ok((s.telemetry.voltage as number) > 200 && (s.telemetry.voltage as number) < 260);
+    assert.equal(s.fields, undefined, 'field specs are not published as state');
+    const rx = await probe.next(`${BASE}/device/meter/rx`, (m) => m.payload.startsWith('V='));
+    assert.equal(rx.retain, false);
+    assert.match(rx.payload, /^V=[0-9.]+ I=[0-9.]+ P=[0-9.]+ E=[0-9.]+$/);
+
+    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_meter/config`, (m) => m.payload !== '');
+    new DiscoveryRegistry().assertValid(config.topic, config.payload);
+    const msg = JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>>; dev: { via_device: string } };
+    assert.equal(msg.dev.via_device, `hearth_${NODE}`);
+    assert.equal(msg.cmps.voltage!.unit_of_measurement, 'V');
+    assert.equal(msg.cmps.voltage!.device_class, 'voltage');
+    assert.equal(msg.cmps.energy!.state_class, 'total_increasing');
+    assert.equal(msg.cmps.connected!.device_class, 'connectivity');
+    assert.equal(msg.cmps.connection!.p, 'switch');
+    assert.equal(msg.cmps.command!.p, 'text');
+    assert.equal(msg.cmps.upload_progress!.unit_of_measurement, '%');
+    // Readings follow the connection; the controls do not, so the device can be connected again.
+    assert.ok(Array.isArray(msg.cmps.voltage!.availability));
+    assert.equal(msg.cmps.connection!.availability, undefined);
+  });
+
+  it('streams telemetry, lines and state on the device WebSocket', async () => {
+    const ws = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/meter/telemetry?token=${h.token}`);
+    const got: Array<{ type: string; data: Record<string, unknown> }> = [];
+    ws.on('message', (raw) => got.push(JSON.parse(raw.toString()) as (typeof got)[number]));
+    await until('state, telemetry and a line', () => ['state', 'telemetry', 'line'].every((t) => got.some((m) => m.type === t)));
+    assert.equal(got[0]!.type, 'state');
+    assert.equal(got[0]!.data.id, 'meter');
+    const t = got.find((m) => m.type === 'telemetry')!;
+    assert.equal(typeof (t.data.values as Record<string, unknown>).voltage, 'number');
+    ws.close();
+    const bad = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/nope/telemetry?token=${h.token}`);
+    const code = await new Promise<number>((resolve) => bad.on('close', (c) => resolve(c)));
+    assert.equal(code, 4404);
+  });
+
+  it('answers commands (until a prompt) over REST and MQTT, one at a time', async () => {
+    const r = await h.api<Device>('POST', '/api/devices', {
+      name: 'Quiet meter',
+      protocol: 'line',
+      connection: { transport: 'serial', path: quietPorts.a, baudRate: 115200 },
+      command: { terminator: '\r\n', until: 'prompt', prompt: '> ', timeout_ms: 3000 },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await connected('quiet_meter');
+    const id = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    assert.equal(id.status, 200, JSON.stringify(id.body));
+    assert.deepEqual(id.body.response, ['METER-SIM,1.0']);
+    // Several at once: each gets its own answer, in order.
+    const answers = await Promise.all(['READ V?', 'ID?', 'BOGUS'].map((c) => h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: c })));
+    assert.match(answers[0]!.body.response[0]!, /^V=[0-9.]+$/);
+    assert.deepEqual(answers[1]!.body.response, ['METER-SIM,1.0']);
+    assert.deepEqual(answers[2]!.body.response, ['ERR unknown command']);
+
+    const tx = probe.upcoming(`${BASE}/device/quiet_meter/tx`, (m) => m.payload === 'ID?');
+    const rx = probe.upcoming(`${BASE}/device/quiet_meter/rx`, (m) => m.payload === 'METER-SIM,1.0');
+    await probe.publish(`${BASE}/device/quiet_meter/set`, JSON.stringify({ action: 'command', command: 'ID?' }));
+    await tx;
+    await rx;
+  });
+
+  it('refuses a command while disconnected (409) and connects again on request', async () => {
+    const d = await h.api<Device>('POST', '/api/devices/quiet_meter/disconnect');
+    assert.equal(d.body.status, 'disconnected');
+    const refused = await h.api<{ error: string }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    assert.equal(refused.status, 409);
+    assert.match(refused.body.error, /disconnected/);
+    await probe.publish(`${BASE}/device/quiet_meter/set`, 'connect');
+    await connected('quiet_meter');
+    const ok = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    assert.deepEqual(ok.body.response, ['METER-SIM,1.0']);
+  });
+
+  it('reconnects by itself when the port vanishes and comes back', async () => {
+    await meterPorts.close();
+    const lost = await until('an error with the reason', async () => {
+      const d = await get('meter');
+      return d.status === 'error' && d.reason ? d : undefined;
+    });
+    assert.equal(lost.connected, false);
+    const hubProblem = await until('the hub problem sensor', async () => {
+      const info = (await h.api<{ problems: string[] }>('GET', '/api/info')).body;
+      return info.problems.includes('device/meter') ? info : undefined;
+    });
+    assert.ok(hubProblem);
+    await meter.stop();
+    await meterPorts.open();
+    meter = await startSim('meter-sim', meterPorts.b, ['--interval-ms', '100']);
+    const back = Date.now();
+    await connected('meter');
+    await probe.upcoming(`${BASE}/device/meter/rx`, (m) => m.payload.startsWith('V='));
+    await until('fresh telemetry after the reconnect', async () => (Date.parse((await get('meter')).last_seen ?? '') >= back ? true : undefined));
+  });
+
+  it('uploads a file in paced chunks as a job with progress', async () => {
+    const ports = await openPtyPair();
+    const peer = await openPtyEnd(ports.b);
+    const r = await h.api<Device>('POST', '/api/devices', {
+      name: 'Sink',
+      protocol: 'line',
+      connection: { transport: 'serial', path: ports.a, baudRate: 115200 },
+      upload: { chunk_bytes: 512, pace_ms: 5 },
+    });
+    assert.equal(r.status, 201);
+    await connected('sink');
+    const lines = Array.from({ length: 400 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
+    const file = join(tempDir(), 'data.txt');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const form = new FormData();
+    form.append('file', new Blob([lines.join('\n') + '\n']), 'data.txt');
+    const res = await fetch(`${h.http}/api/devices/sink/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
+    assert.equal(res.status, 202, await res.clone().text());
+    const job = (await res.json()) as Job;
+    assert.equal(job.kind, 'upload');
+    assert.equal(job.device_id, 'sink');
+    const progress = probe.upcoming(`${BASE}/device/sink`, (m) => ((JSON.parse(m.payload) as Device).upload?.progress ?? 0) > 0);
+    const done = await until('the upload job to end', async () => {
+      const j = (await h.api<Job>('GET', `/api/jobs/${job.id}`)).body;
+      return j.status === 'running' ? undefined : j;
+    }, 20_000);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.progress, 100);
+    await progress;
+    await until('every byte at the peer', () => peer.lines.length >= lines.length);
+    assert.deepEqual(peer.lines, lines);
+    const listed = (await h.api<Job[]>('GET', '/api/jobs?device_id=sink')).body;
+    assert.deepEqual(listed.map((j) => j.id), [job.id]);
+    assert.equal((await get('sink')).upload, null);
+  });
+
+  it('refuses bad input clearly and changes nothing', async () => {
+    const notPort = join(tempDir(), 'plain.txt');
+    writeFileSync(notPort, 'x');
+    const cases: Array<[unknown, RegExp]> = [
+      [{ name: 'x', protocol: 'line', connection: { transport: 'serial', path: notPort, baudRate: 9600 } }, /not a serial port \(a regular file\)/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'serial', path: '/dev/x' } }, /baudRate/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'carrier-pigeon' } }, /transport: must be one of serial, tcp, modbus-tcp, modbus-rtu/],
+      [{ name: 'x', protocol: 'modbus', connection: { transport: 'serial', path: '/dev/x', baudRate: 9600 } }, /modbus/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'tcp', host: 'a b', port: 1 } }, /host/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'tcp', host: 'h', port: 1 }, telemetry: { fields: [{ name: 'v', pattern: '(' }] } }, /regular expression/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'tcp', host: 'h', port: 1 }, telemetry: { fields: [{ name: 'v', pattern: 'V=(\\d+)' }] } }, /named group/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'tcp', host: 'h', port: 1 }, telemetry: { fields: [{ name: 'status', pattern: '(?<status>.)' }] } }, /taken/],
+      [{ name: 'x', protocol: 'line', connection: { transport: 'tcp', host: 'h', port: 1 }, command: { until: 'prompt' } }, /command.prompt/],
+    ];
+    for (const [body, why] of cases) {
+      const r = await h.api<{ error: string }>('POST', '/api/devices', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.body.error, why);
+    }
+    const list = (await h.api<Device[]>('GET', '/api/devices')).body;
+    assert.ok(!list.some((d) => d.id === 'x'));
+    assert.equal((await h.api('GET', '/api/devices/nope')).status, 404);
+    assert.equal((await h.api('POST', '/api/devices/nope/connect')).status, 404);
+    const multiline = await h.api<{ error: string }>('POST', '/api/devices/quiet_meter/command', { command: 'A\nB' });
+    assert.equal(multiline.status, 400);
+    const notMultipart = await h.api<{ error: string }>('POST', '/api/devices/sink/upload', { file: 'x' });
+    assert.equal(notMultipart.status, 400);
+
+    const rejected = probe.upcoming(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('quiet_meter'));
+    await probe.publish(`${BASE}/device/quiet_meter/set`, '{"action": "explode"}');
+    assert.match((await rejected).payload, /action/);
+    const still = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    assert.deepEqual(still.body.response, ['METER-SIM,1.0'], 'other devices keep working');
+  });
+
+  it('deletes a device: disconnected, its Home Assistant device removed', async () => {
+    const cleared = probe.upcoming(`homeassistant/device/hearth_${NODE}_device_quiet_meter/config`, (m) => m.payload === '');
+    const r = await h.api('DELETE', '/api/devices/quiet_meter');
+    assert.equal(r.status, 200);
+    await cleared;
+    assert.equal((await h.api('GET', '/api/devices/quiet_meter')).status, 404);
+  });
+});
