@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.js';
+import { benchDevices } from './devices.js';
 import { benchDiscovery } from './discovery.js';
 import { benchHubRss } from './rss.js';
 import { benchScheduler } from './scheduler.js';
@@ -17,6 +18,7 @@ const BENCHES: Bench[] = [
   { name: 'rss', run: benchHubRss },
   { name: 'agents', run: benchAgents },
   { name: 'scheduler', run: benchScheduler },
+  { name: 'devices', run: benchDevices },
 ];
 
 const fmt = (x: number | null, unit = ''): string => (x === null ? '-' : `${x}${unit}`);

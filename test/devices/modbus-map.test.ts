@@ -41,16 +41,16 @@ describe('checkRegisters', () => {
   const cases: Array<[string, Register[], RegExp]> = [
     ['a name twice', [reg('a', 0), reg('a', 5)], /register "a" is named twice/],
     ['a numeric coil', [reg('c', 0, { function: 'coil', type: 'uint16' })], /"c": a coil is one bit, so its type is bool, not uint16/],
-    ['a numeric discrete input', [reg('d', 0, { function: 'discrete', type: 'int16' })], /a discrete is one bit/],
-    ['a bool holding register', [reg('h', 0, { type: 'bool' })], /"h": bool is for coils and discrete inputs/],
-    ['a writable input register', [reg('i', 0, { function: 'input', writable: true })], /"i": only coils and holding registers can be writable, not a input/],
-    ['a writable discrete input', [reg('i', 0, { function: 'discrete', writable: true })], /only coils and holding registers can be writable/],
+    ['a numeric discrete input', [reg('d', 0, { function: 'discrete', type: 'int16' })], /"d": a discrete input is one bit/],
+    ['a bool holding register', [reg('h', 0, { type: 'bool' })], /"h": bool is for coils and discrete inputs; a holding register is a number/],
+    ['a writable input register', [reg('i', 0, { function: 'input', writable: true })], /"i": only coils and holding registers can be writable, not an input register/],
+    ['a writable discrete input', [reg('i', 0, { function: 'discrete', writable: true })], /only coils and holding registers can be writable, not a discrete input/],
     ['word_order on 16 bits', [reg('w', 0, { word_order: 'little' })], /"w": word_order applies to 32-bit types .*, not uint16/],
     ['word_order on a coil', [reg('w', 0, { function: 'coil', word_order: 'big' })], /word_order applies to 32-bit types/],
     ['scale 0', [reg('s', 0, { scale: 0 })], /"s": scale must not be 0/],
     ['scale on a coil', [reg('s', 0, { function: 'coil', scale: 2 })], /"s": scale is for numbers/],
     ['min above max', [reg('m', 0, { min: 5, max: 1 })], /"m": min \(5\) is greater than max \(1\)/],
-    ['a 32-bit value past 65535', [reg('x', 65535, { type: 'int32' })], /"x": a int32 at 65535 would run past address 65535/],
+    ['a 32-bit value past 65535', [reg('x', 65535, { type: 'int32' })], /"x": a 32-bit int32 at 65535 would run past the last address, 65535/],
     ['overlapping 32-bit and 16-bit', [reg('b', 11), reg('a', 10, { type: 'uint32' })], /registers "a" and "b" overlap: holding 11 is already part of "a"/],
     ['the same address twice', [reg('a', 3), reg('b', 3)], /registers "a" and "b" overlap/],
     ['the same coil twice', [reg('a', 3, { function: 'coil' }), reg('b', 3, { function: 'coil' })], /overlap: coil 3/],
@@ -185,10 +185,10 @@ describe('encode', () => {
     refusal(() => encode(w({ function: 'coil' }), 1), /"x" is on or off: give true or false, not 1/);
     refusal(() => encode(w({}), true), /"x" takes a number, not true/);
     refusal(() => encode(w({}), NaN), /"x" takes a number/);
-    refusal(() => encode(w({}), -1), /"x": -1 is out of range: it would be -1 in the register, and a uint16 holds 0 to 65535/);
-    refusal(() => encode(w({ scale: 0.1 }), 6553.6), /it would be 65536 in the register, and a uint16 holds 0 to 65535/);
-    refusal(() => encode(w({ type: 'int16', offset: 100 }), 32868), /would be 32768 .* int16 holds -32768 to 32767/);
-    refusal(() => encode(w({ type: 'uint32' }), 2 ** 32), /uint32 holds 0 to 4294967295/);
+    refusal(() => encode(w({}), -1), /"x": -1 is out of range: it would be -1 in the register, which \(uint16\) holds 0 to 65535/);
+    refusal(() => encode(w({ scale: 0.1 }), 6553.6), /it would be 65536 in the register, which \(uint16\) holds 0 to 65535/);
+    refusal(() => encode(w({ type: 'int16', offset: 100 }), 32868), /would be 32768 .*\(int16\) holds -32768 to 32767/);
+    refusal(() => encode(w({ type: 'uint32' }), 2 ** 32), /\(uint32\) holds 0 to 4294967295/);
     refusal(() => encode(w({ type: 'float32' }), 1e39), /"x": 1e\+39 is beyond what a float32 register holds/);
     refusal(() => encode(w({ min: 5, max: 30 }), 31), /"x" must be between 5 and 30, not 31/);
     refusal(() => encode(w({ min: 5 }), 4.9), /"x" must be at least 5, not 4.9/);

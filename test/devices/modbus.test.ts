@@ -36,7 +36,7 @@ after(() => {
 });
 
 /** What a link told its owner. */
-function recordingEvents(): LinkEvents & { lost: LinkEvents['lost']; losses: string[] } {
+function recordingEvents(): LinkEvents & { losses: string[] } {
   const losses: string[] = [];
   return { losses, data: () => undefined, lost: (reason) => void losses.push(reason) };
 }
@@ -126,12 +126,15 @@ async function session(r: Rig, registers: Register[], poll_s?: number) {
   const rec = recorder();
   const s: Session = modbus.create(dev, link, rec.ctx);
   onCleanup(() => s.close('the test ended'));
-  await s.start();
   // A serial port has one user at a time: each test lets go of it before the next opens it.
   const done = async (): Promise<void> => {
     s.close('done');
     await link.close();
   };
+  await s.start().catch(async (e: unknown) => {
+    await done();
+    throw e;
+  });
   return { s, link, done, ...rec };
 }
 
@@ -229,7 +232,7 @@ for (const kind of ['tcp', 'rtu'] as const) {
       await refused('serial_no', 1, /"serial_no" is not writable/);
       await refused('nope', 1, /there is no register "nope"/);
       await refused('setpoint', 31, /"setpoint" must be between 5 and 30, not 31/);
-      await refused('limit', 2 ** 31, /int32 holds -2147483648 to 2147483647/);
+      await refused('limit', 2 ** 31, /\(int32\) holds -2147483648 to 2147483647/);
       await refused('pump', 1, /"pump" is on or off/);
       assert.equal(r.server.writes.length, writes);
       await done();
@@ -324,8 +327,9 @@ describe('modbus transports', () => {
     assert.equal(await modbusRtu.check!(rtu(pty.a)), null);
     const file = join(tempDir(), 'not-a-port');
     writeFileSync(file, '');
-    assert.equal(await modbusRtu.check!(rtu(file)), `${file} is not a serial port (not a character device)`);
-    assert.equal(await modbusRtu.check!(rtu('/dev/ttyNOPE0')), '/dev/ttyNOPE0 does not exist: is the adapter plugged in?');
+    assert.equal(await modbusRtu.check!(rtu(file)), `${file} is not a serial port (a regular file).`);
+    assert.equal(await modbusRtu.check!(rtu('/dev/ttyNOPE0')), '/dev/ttyNOPE0 does not exist: is the device plugged in?');
+    assert.match((await modbusRtu.check!(rtu('/dev/null'))) ?? '', /not a terminal/);
   });
 
   it('the protocol wants a Modbus connection and a sound map', () => {

@@ -6,14 +6,11 @@
  * for reconnect tests.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, read, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-// serialport's own layers (installed with it) so that the port can take the binding below.
-import { LinuxBinding } from '@serialport/bindings-cpp';
-import { unixRead } from '@serialport/bindings-cpp/dist/unix-read.js';
 import { SerialPortStream } from '@serialport/stream';
+import { serialBinding } from '../../src/bridges/devices/serial-binding.js';
 import { onCleanup } from './cleanup.js';
 import { tempDir } from './tmp.js';
 
@@ -134,29 +131,8 @@ export interface PtyEnd {
   close(): Promise<void>;
 }
 
-/**
- * Linux serialport, except that end of file is a disconnect. A pty whose other side vanished reads 0
- * bytes (a hangup, not an error), and serialport 13's unixRead retries a 0-byte read at once, forever:
- * a core spinning and memory growing (node:test dies with "Map maximum size exceeded") instead of the
- * 'close' a USB unplug gives. Code under test that opens ptys with serialport needs the same fix.
- */
-const readAsync = promisify(read);
-const readOrHangup = (async (fd: number, buffer: Buffer, offset: number, length: number, position: null) => {
-  const r = await readAsync(fd, buffer, offset, length, position);
-  if (r.bytesRead === 0) throw Object.assign(new Error('port hung up (end of file)'), { code: 'EIO', disconnect: true });
-  return r;
-}) as typeof read.__promisify__;
-export const hangupAwareBinding: typeof LinuxBinding = {
-  ...LinuxBinding,
-  async open(options) {
-    const port = await LinuxBinding.open(options);
-    port.read = (buffer, offset, length) => unixRead({ binding: port, buffer, offset, length, fsReadAsync: readOrHangup });
-    return port;
-  },
-};
-
 export async function openPtyEnd(path: string, baudRate = 115200): Promise<PtyEnd> {
-  const port = new SerialPortStream({ binding: hangupAwareBinding, path, baudRate, autoOpen: false });
+  const port = new SerialPortStream({ binding: serialBinding, path, baudRate, autoOpen: false });
   await new Promise<void>((ok, fail) => port.open((e) => (e ? fail(e) : ok())));
   let cursor = 0;
   let waiters: Array<() => void> = [];

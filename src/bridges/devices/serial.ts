@@ -5,7 +5,9 @@
 import { constants } from 'node:fs';
 import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
+import { serialBinding } from './serial-binding.js';
 import { HubError } from '../../hub/errors.js';
 import type { ByteLink, LinkEvents, PortInfo, Transport } from '../../hub/devices/link.js';
 import type { Connection } from '../../hub/devices/schema.js';
@@ -25,7 +27,7 @@ export const serial: Transport<SerialConnection> = {
  * Why `path` can't be a serial port, or null. Nothing is opened: opening toggles DTR, which resets
  * an Arduino, so a check must not.
  */
-async function notASerialPort(path: string): Promise<string | null> {
+export async function notASerialPort(path: string): Promise<string | null> {
   let info;
   try {
     info = await stat(path, { bigint: true });
@@ -89,7 +91,8 @@ const VANISH_CHECK_MS = 1000;
 
 async function openSerial(connection: SerialConnection, events: LinkEvents): Promise<ByteLink> {
   const { path } = connection;
-  const port = new SerialPort({
+  const port = new SerialPortStream({
+    binding: serialBinding,
     path,
     baudRate: connection.baudRate,
     dataBits: connection.dataBits ?? 8,

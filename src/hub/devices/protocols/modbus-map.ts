@@ -11,6 +11,8 @@ export const MAX_BITS = 2000;
 
 const isBitFunction = (fn: RegisterFunction): boolean => fn === 'coil' || fn === 'discrete';
 
+const NOUN: Record<RegisterFunction, string> = { coil: 'a coil', discrete: 'a discrete input', holding: 'a holding register', input: 'an input register' };
+
 export const typeOf = (r: Register): RegisterType => r.type ?? (isBitFunction(r.function) ? 'bool' : 'uint16');
 
 /** Registers (or bits) a value spans. */
@@ -32,9 +34,9 @@ export function checkRegisters(registers: Register[]): string | null {
     seen.add(r.name);
     const type = typeOf(r);
     const bits = isBitFunction(r.function);
-    if (bits && type !== 'bool') return `${at}: a ${r.function} is one bit, so its type is bool, not ${type}`;
-    if (!bits && type === 'bool') return `${at}: bool is for coils and discrete inputs; a ${r.function} register is a number (int16, uint16, …)`;
-    if (r.writable && r.function !== 'coil' && r.function !== 'holding') return `${at}: only coils and holding registers can be writable, not a ${r.function}`;
+    if (bits && type !== 'bool') return `${at}: ${NOUN[r.function]} is one bit, so its type is bool, not ${type}`;
+    if (!bits && type === 'bool') return `${at}: bool is for coils and discrete inputs; ${NOUN[r.function]} is a number (int16, uint16, …)`;
+    if (r.writable && r.function !== 'coil' && r.function !== 'holding') return `${at}: only coils and holding registers can be writable, not ${NOUN[r.function]}`;
     if (r.word_order !== undefined && sizeOf(type) !== 2) return `${at}: word_order applies to 32-bit types (int32, uint32, float32), not ${type}`;
     if (type === 'bool') {
       const numeric = (['scale', 'offset', 'min', 'max'] as const).find((k) => r[k] !== undefined);
@@ -42,7 +44,7 @@ export function checkRegisters(registers: Register[]): string | null {
     }
     if (r.scale === 0) return `${at}: scale must not be 0 (value = raw * scale + offset)`;
     if (r.min !== undefined && r.max !== undefined && r.min > r.max) return `${at}: min (${r.min}) is greater than max (${r.max})`;
-    if (r.address + sizeOf(type) - 1 > 0xffff) return `${at}: a ${type} at ${r.address} would run past address 65535`;
+    if (r.address + sizeOf(type) - 1 > 0xffff) return `${at}: a 32-bit ${type} at ${r.address} would run past the last address, 65535`;
   }
   const byFunction = new Map<RegisterFunction, Register[]>();
   for (const r of registers) byFunction.set(r.function, [...(byFunction.get(r.function) ?? []), r]);
@@ -172,7 +174,7 @@ export function encode(r: Register, value: number | boolean): number[] {
     const raw = Math.round(exact);
     const [lo, hi] = INTEGER_RANGE[type]!;
     if (raw < lo || raw > hi) {
-      throw invalid(`"${r.name}": ${value} is out of range: it would be ${raw} in the register, and a ${type} holds ${lo} to ${hi}`);
+      throw invalid(`"${r.name}": ${value} is out of range: it would be ${raw} in the register, which (${type}) holds ${lo} to ${hi}`);
     }
     if (sizeOf(type) === 1) return [raw & 0xffff];
     if (type === 'int32') view.setInt32(0, raw);
