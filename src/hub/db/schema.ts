@@ -48,6 +48,15 @@ export const HiddenDevice = new EntitySchema<HiddenDeviceRow>({
   },
 });
 
+/** The columns of a thing the user defines (agent, device): its id, name, label and definition. */
+const definedThing = {
+  id: { type: String, primary: true, length: 100 },
+  name: { type: String, length: 100 },
+  type: { type: String, length: 50 },
+  definition: { type: 'simple-json' },
+  configuration: { type: 'simple-json' },
+} as const;
+
 /** An agent as stored (the Myntrix agent columns: status, health, last_run, configuration). */
 export interface AgentRow {
   id: string;
@@ -76,11 +85,7 @@ export const Agent = new EntitySchema<AgentRow>({
   name: 'Agent',
   tableName: 'agent',
   columns: {
-    id: { type: String, primary: true, length: 100 },
-    name: { type: String, length: 100 },
-    type: { type: String, length: 50 },
-    definition: { type: 'simple-json' },
-    configuration: { type: 'simple-json' },
+    ...definedThing,
     desired: { type: String, length: 10 },
     status: { type: String, length: 20 },
     status_reason: { type: String, length: 200, nullable: true },
@@ -205,11 +210,7 @@ export const Device = new EntitySchema<DeviceRow>({
   name: 'Device',
   tableName: 'device',
   columns: {
-    id: { type: String, primary: true, length: 100 },
-    name: { type: String, length: 100 },
-    type: { type: String, length: 50 },
-    definition: { type: 'simple-json' },
-    configuration: { type: 'simple-json' },
+    ...definedThing,
     desired: { type: String, length: 15 },
     status: { type: String, length: 20 },
     status_reason: { type: String, length: 300, nullable: true },
