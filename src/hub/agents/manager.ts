@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../bus.js';
 import { freeId, idOf } from '../ids.js';
+import { rowWriter, type RowWriter } from '../db/row-writer.js';
 import { Agent, type AgentRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Extension } from '../extension.js';
@@ -42,16 +43,20 @@ const LIVE: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'b
 export class AgentManager implements Extension {
   readonly name = 'agents';
   private readonly repo: Repository<AgentRow>;
+  private readonly writer: RowWriter;
   private readonly agents = new Map<string, AgentRuntime>();
   private readonly cgroups: CgroupLimits | null;
   private sampler: NodeJS.Timeout | null = null;
   /** Ids being created: two creates with one name at once still get two ids. */
   private readonly reserved = new Set<string>();
+  /** Agents whose state changed in this turn of the event loop. */
+  private readonly unpublished = new Set<AgentRuntime>();
   /** Set by stop(): nothing starts after it, even a start already on its way. */
   private closed = false;
 
   constructor(private readonly d: AgentManagerDeps) {
     this.repo = d.db.getRepository(Agent);
+    this.writer = rowWriter(d.db);
     this.cgroups = d.cgroup.usable && d.cgroup.path ? new CgroupLimits(d.cgroup.path) : null;
   }
 
@@ -236,7 +241,10 @@ export class AgentManager implements Extension {
     if (this.closed) return;
     await this.persist(rt, { desired: 'running', last_run: Date.now() });
     if (this.closed || this.agents.get(rt.id) !== rt) return;
-    await rt.program.start();
+    const starting = rt.program.start();
+    // The new desired state, with the state the start has reached.
+    this.publish(rt, true);
+    await starting;
   }
 
   /** cgroup v2 limits for each new process of the agent, when the hub can write them. */
@@ -263,8 +271,8 @@ export class AgentManager implements Extension {
 
   private onChanged(rt: AgentRuntime): void {
     if (this.agents.get(rt.id) !== rt) return;
-    this.publish(rt);
     const s = rt.program.snapshot;
+    this.publish(rt, s.status === 'starting');
     if (rt.loggedStatus !== s.status) {
       rt.loggedStatus = s.status;
       const level = s.status === 'failed' ? 'warn' : 'info';
@@ -277,13 +285,33 @@ export class AgentManager implements Extension {
     if (changed) void this.persist(rt, {}).catch((e: unknown) => this.d.logger.error({ err: e, agent: rt.id }, 'saving agent state failed'));
   }
 
-  private publish(rt: AgentRuntime): void {
+  /**
+   * Shows the agent's state. `soon`: as of the end of this turn of the event loop instead, for
+   * 'starting', which a start leaves within the same turn (a state nobody could act on is not worth
+   * a message, and MQTT sends leave in the next turn at the earliest). Any other state goes at once.
+   */
+  private publish(rt: AgentRuntime, soon = false): void {
+    if (soon) {
+      if (this.unpublished.size === 0) setImmediate(() => this.flushPublish());
+      this.unpublished.add(rt);
+      return;
+    }
+    this.unpublished.delete(rt);
     this.d.things.upsert('agent', rt.id, rt.state());
+  }
+
+  private flushPublish(): void {
+    const due = [...this.unpublished];
+    this.unpublished.clear();
+    // A deleted (or replaced) agent is not shown again.
+    for (const rt of due) if (this.agents.get(rt.id) === rt) this.d.things.upsert('agent', rt.id, rt.state());
   }
 
   /**
    * Writes the kernel's current view of the process, plus `patch` (desired, last_run): the state
-   * columns only, in one UPDATE. The definition is written by create and update.
+   * columns only, in one UPDATE, a prepared statement that on SQLite has landed when this returns
+   * (what crash recovery needs, without a turn of the event loop before acting). The definition
+   * is written by create and update. A change of desired is published by the act that follows it.
    */
   private async persist(rt: AgentRuntime, patch: Partial<Pick<AgentRow, 'desired' | 'last_run'>>): Promise<void> {
     const s = rt.program.snapshot;
@@ -300,16 +328,14 @@ export class AgentManager implements Extension {
       updated_at: Date.now(),
     };
     rt.row = { ...rt.row, ...state };
-    await this.repo.update({ id: rt.id }, state);
-    if (patch.desired && this.agents.get(rt.id) === rt) this.publish(rt);
+    await this.writer.writeNow(() => [{ update: 'agent', set: state, where: { id: rt.id } }]);
   }
-
 
   private scheduleSample(): void {
     this.sampler = setTimeout(() => void this.sample(), this.d.sampleIntervalS * 1000);
   }
 
-  /** One /proc scan and one pidusage call for every running agent's process group. */
+  /** One /proc scan for every running agent's process group. */
   private async sample(): Promise<void> {
     try {
       const live = [...this.agents.values()].filter((rt) => rt.program.snapshot.status === 'running' && rt.program.snapshot.pid);

@@ -3,12 +3,12 @@
  * Rates (CPU, network) are computed from counter deltas between samples.
  */
 import { loadavg, uptime } from 'node:os';
-import si from 'systeminformation';
+import type { Systeminformation } from 'systeminformation';
 import * as linux from './linux.js';
 import type { DiskUsage, HostMetrics, Temperature } from './types.js';
 
 /** A mounted filesystem as either source reports it. */
-type FsLike = Pick<si.Systeminformation.FsSizeData, 'fs' | 'type' | 'mount' | 'size' | 'used' | 'use'>;
+type FsLike = Pick<Systeminformation.FsSizeData, 'fs' | 'type' | 'mount' | 'size' | 'used' | 'use'>;
 
 interface Readings {
   cpuPercent: number;
@@ -30,12 +30,17 @@ const round = (n: number, digits = 1): number => {
   return Math.round(n * f) / f;
 };
 
+/** A filesystem type a disk can have (not a pseudo, memory-backed or FUSE one). */
+export function isDiskType(fsType: string): boolean {
+  const type = fsType.toLowerCase();
+  return !NOT_DISKS.has(type) && !type.startsWith('fuse.');
+}
+
 export function realDisks(list: FsLike[]): DiskUsage[] {
   // A device mounted several times (bind mounts, as in containers) is one disk: keep its shortest path.
   const byDevice = new Map<string, FsLike>();
   for (const fs of list) {
-    const type = fs.type.toLowerCase();
-    if (NOT_DISKS.has(type) || type.startsWith('fuse.') || !(fs.size > 0) || !fs.mount.startsWith('/')) continue;
+    if (!isDiskType(fs.type) || !(fs.size > 0) || !fs.mount.startsWith('/')) continue;
     const seen = byDevice.get(fs.fs);
     if (!seen || fs.mount.length < seen.mount.length) byDevice.set(fs.fs, fs);
   }
@@ -51,7 +56,7 @@ export function realDisks(list: FsLike[]): DiskUsage[] {
     }));
 }
 
-export function temperatures(t: si.Systeminformation.CpuTemperatureData): Temperature[] {
+export function temperatures(t: Systeminformation.CpuTemperatureData): Temperature[] {
   const out: Temperature[] = [];
   const add = (name: string, v: number | null | undefined): void => {
     if (typeof v === 'number' && Number.isFinite(v) && v > -100) out.push({ name, celsius: round(v) });
@@ -83,11 +88,13 @@ export class MetricsCollector {
       const c = linux.readSensor(s);
       if (c !== null && c > -100) temps.push({ name: s.name, celsius: round(c) });
     }
-    return { cpuPercent: total > 0 ? (busy / total) * 100 : 0, mem: linux.memory(), disks: linux.mounts(), temperatures: temps, net: linux.netBytes() };
+    return { cpuPercent: total > 0 ? (busy / total) * 100 : 0, mem: linux.memory(), disks: linux.mounts(isDiskType), temperatures: temps, net: linux.netBytes() };
   }
 
   private async readPortable(): Promise<Readings> {
-    const none = { main: null, cores: [], max: null } as unknown as si.Systeminformation.CpuTemperatureData;
+    // Loaded only where it is used: on Linux it would be memory for nothing.
+    const { default: si } = await import('systeminformation');
+    const none = { main: null, cores: [], max: null } as unknown as Systeminformation.CpuTemperatureData;
     const [load, mem, fsList, temps, net] = await Promise.all([
       si.currentLoad(),
       si.mem(),

@@ -3,6 +3,7 @@
  * nothing older than the retention. Queries average again into the step the caller asks for.
  */
 import { Between, LessThan, type DataSource, type Repository } from 'typeorm';
+import { rowWriter, type RowWriter } from '../db/row-writer.js';
 import { MetricSample, type MetricSampleRow } from '../db/schema.js';
 
 export const RAW_KEEP_MS = 24 * 3600_000;
@@ -48,16 +49,19 @@ export function bucketAverage(rows: MetricSampleRow[], stepS: number, originMs: 
 
 export class MetricHistory {
   private readonly repo: Repository<MetricSampleRow>;
+  private readonly writer: RowWriter;
 
   constructor(
     private readonly db: DataSource,
     private readonly retentionDays: number,
   ) {
     this.repo = db.getRepository(MetricSample);
+    this.writer = rowWriter(db);
   }
 
+  /** Every sample: a prepared statement, not TypeORM's insert (which plans it anew each time). */
   async record(ts: number, resolution: number, values: Record<string, number>): Promise<void> {
-    await this.repo.insert({ ts, resolution, values });
+    await this.writer.write(() => [{ insert: 'metric_sample', values: { ts: Math.round(ts), resolution, values: JSON.stringify(values) } }]);
   }
 
   async query(sinceMs: number, untilMs: number, requestedStep: number | undefined): Promise<HistoryAnswer> {

@@ -57,6 +57,8 @@ export class Program {
    * runs after the one before has finished: two at once can neither double nor orphan a process.
    */
   private ops: Promise<unknown> = Promise.resolve();
+  /** Operations started and not yet settled. */
+  private inFlight = 0;
 
   constructor(
     private spec: ProgramSpec,
@@ -124,8 +126,12 @@ export class Program {
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.ops.then(op, op);
+    // With nothing in flight the operation begins at once, so a start (or a restart after a crash)
+    // reaches spawn() in this same turn rather than after whatever else is queued.
+    this.inFlight++;
+    const run = this.inFlight === 1 ? op() : this.ops.then(op, op);
     this.ops = run.catch(() => undefined);
+    void this.ops.then(() => this.inFlight--);
     return run;
   }
 
@@ -157,21 +163,24 @@ export class Program {
 
   /** `again`: this start is a restart, and counts as one. */
   private async spawn(again = false): Promise<void> {
-    this.set({ status: 'starting', reason: null, nextStartAt: null, restarts: this.state.restarts + (again ? 1 : 0) });
+    const restarts = this.state.restarts + (again ? 1 : 0);
+    // The process first, the news after: reporting 'starting' (state, MQTT, log) would delay it.
     let child: ChildProcess;
     try {
       child = spawnGroup({ command: this.spec.command, args: this.spec.args, cwd: this.spec.cwd, env: this.spec.env });
     } catch (e) {
-      this.set({ status: 'failed', reason: `spawn_error: ${(e as Error).message}` });
+      this.set({ status: 'failed', reason: `spawn_error: ${(e as Error).message}`, nextStartAt: null, restarts });
       return;
     }
     // A missing command or cwd is reported by an 'error' event, not a throw.
-    const spawned = await new Promise<Error | null>((resolve) => {
+    const spawned = new Promise<Error | null>((resolve) => {
       child.once('spawn', () => resolve(null));
       child.once('error', (e) => resolve(e));
     });
-    if (spawned) {
-      this.set({ status: 'failed', reason: `spawn_error: ${spawned.message}`, pid: null, pidStartTime: null });
+    this.set({ status: 'starting', reason: null, nextStartAt: null, restarts });
+    const failed = await spawned;
+    if (failed) {
+      this.set({ status: 'failed', reason: `spawn_error: ${failed.message}`, pid: null, pidStartTime: null });
       return;
     }
     this.child = child;
@@ -193,38 +202,39 @@ export class Program {
     this.state.lastSignal = signal;
     if (this.stopping) return;
     // What the program left behind in its group goes with it: no orphans, no duplicates later.
+    // Before any new spawn: once the group is empty its id could be a new process's.
     signalGroup(child.pid!, 'SIGKILL');
-    this.hooks.onExit?.(code, signal);
     const failed = code !== 0 || signal !== null;
-    const { restart } = this.spec;
-    const again = restart.policy === 'always' || (restart.policy === 'on-failure' && failed);
-    if (!again) {
+    const delay = this.restartDelay(failed, ranMs);
+    // No wait asked for: straight back up, without a backoff state in between, and the
+    // replacement spawned before anyone hears of the exit.
+    if (delay === 0) void this.serial(() => this.spawn(true));
+    this.hooks.onExit?.(code, signal);
+    if (delay === null) {
       this.set({ status: failed ? 'failed' : 'stopped', reason: failed ? 'exited' : 'completed', pid: null, pidStartTime: null });
-      return;
+    } else if (delay === 'crash_loop') {
+      this.set({ status: 'failed', reason: 'crash_loop', pid: null, pidStartTime: null, nextStartAt: null });
+    } else if (delay > 0) {
+      this.set({ status: 'backoff', reason: failed ? 'crashed' : 'exited', pid: null, pidStartTime: null, nextStartAt: Date.now() + delay });
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.serial(() => this.spawn(true));
+      }, delay);
     }
+  }
+
+  /** After an exit by itself: the wait before the restart, null for none by policy, or a crash loop. */
+  private restartDelay(failed: boolean, ranMs: number): number | null | 'crash_loop' {
+    const { restart } = this.spec;
+    if (!(restart.policy === 'always' || (restart.policy === 'on-failure' && failed))) return null;
     const now = Date.now();
     this.pruneWindow(now);
     this.quickFailures = ranMs >= restart.min_uptime_s * 1000 ? 0 : this.quickFailures + 1;
     // A crash loop: max_restarts within window_s, or (since backoff spaces restarts out) as many
     // runs in a row that each died before min_uptime_s, as PM2 counts unstable restarts.
-    if (this.recentRestarts.length >= restart.max_restarts || this.quickFailures > restart.max_restarts) {
-      this.set({ status: 'failed', reason: 'crash_loop', pid: null, pidStartTime: null, nextStartAt: null });
-      return;
-    }
-    const delay = restart.backoff
-      ? Math.min(restart.delay_ms * 2 ** Math.max(0, this.quickFailures - 1), BACKOFF_MAX_MS)
-      : restart.delay_ms;
+    if (this.recentRestarts.length >= restart.max_restarts || this.quickFailures > restart.max_restarts) return 'crash_loop';
     this.recentRestarts.push(now);
-    if (delay === 0) {
-      // No wait asked for: straight back up, without a backoff state in between.
-      void this.serial(() => this.spawn(true));
-      return;
-    }
-    this.set({ status: 'backoff', reason: failed ? 'crashed' : 'exited', pid: null, pidStartTime: null, nextStartAt: now + delay });
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.serial(() => this.spawn(true));
-    }, delay);
+    return restart.backoff ? Math.min(restart.delay_ms * 2 ** Math.max(0, this.quickFailures - 1), BACKOFF_MAX_MS) : restart.delay_ms;
   }
 
   private pruneWindow(now: number): void {
