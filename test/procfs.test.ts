@@ -84,8 +84,6 @@ describe('procfs', () => {
       ppid: 1,
       pgid: 42,
       startTime: '12345',
-      cpuTicks: 3,
-      rssPages: 5,
     });
     assert.equal(parseStat('garbage'), undefined);
   });
@@ -105,7 +103,7 @@ describe('process stats', () => {
     const first = (await sampleGroups([sh.pid])).get(sh.pid);
     assert.ok(first);
     assert.equal(first.pids.length, 3);
-    // CPU % is the use since the previous reading of that pid: wait for a second of it.
+    // pidusage's CPU % is the use since its previous reading of that pid: wait for a second of it.
     await new Promise((r) => setTimeout(r, 1000));
     const second = (await sampleGroups([sh.pid])).get(sh.pid);
     assert.ok(second);
@@ -127,7 +125,7 @@ describe('process stats', () => {
     const alive = spawnGroup('sleep', ['30']);
     // Until it sleeps, it may still be exec'ing (with nothing mapped yet: no RSS).
     await until('sleep sleeping', () => listProcesses().find((p) => p.pid === alive.pid)?.state === 'S');
-    // Alone.
+    // Alone: pidusage rejects a lone missing pid.
     const lone = await usageByGroup(new Map([[gone.pid, [gone.pid]]]));
     assert.deepEqual(lone.get(gone.pid), { cpu_percent: 0, memory_bytes: 0, pids: [] });
     // With others: it leaves it out.

@@ -6,7 +6,7 @@
  * (up to 15 bytes) and may hold spaces and parentheses, so the fields after it are found after the
  * LAST ')'. Field numbers below are those of proc(5), 1-based.
  */
-import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface ProcInfo {
   pid: number;
@@ -16,13 +16,14 @@ export interface ProcInfo {
   state: string;
   /** Field 22: clock ticks since boot, as text (it can exceed 2^53 in theory; only compared). */
   startTime: string;
-  /** Fields 14 + 15, utime + stime: CPU used so far, in clock ticks. */
-  cpuTicks: number;
-  /** Field 24: resident set size, in pages. */
-  rssPages: number;
 }
 
-type StatFields = Omit<ProcInfo, 'pid'>;
+interface StatFields {
+  state: string;
+  ppid: number;
+  pgid: number;
+  startTime: string;
+}
 
 /** Parses the text of /proc/<pid>/stat; undefined if it is not one. */
 export function parseStat(text: string): StatFields | undefined {
@@ -34,35 +35,16 @@ export function parseStat(text: string): StatFields | undefined {
   const ppid = Number(f[1]);
   const pgid = Number(f[2]);
   const startTime = f[19];
-  const cpuTicks = Number(f[11]) + Number(f[12]);
-  const rssPages = Number(f[21]);
   if (!state || !Number.isInteger(ppid) || !Number.isInteger(pgid) || !startTime || !/^\d+$/.test(startTime)) return undefined;
-  return { state, ppid, pgid, startTime, cpuTicks: Number.isFinite(cpuTicks) ? cpuTicks : 0, rssPages: Number.isFinite(rssPages) ? rssPages : 0 };
-}
-
-/**
- * One buffer for every read: a stat line is well under 1 KiB (comm is at most 15 bytes), and a
- * scan of /proc reads hundreds of them, so open + read + close each, without readFileSync's
- * fstat, second read and buffer per file.
- */
-const statBuffer = Buffer.alloc(4096);
-
-function readStatText(pid: number): string {
-  const fd = openSync(`/proc/${pid}/stat`, 'r');
-  try {
-    const n = readSync(fd, statBuffer, 0, statBuffer.length, 0);
-    return statBuffer.toString('latin1', 0, n);
-  } finally {
-    closeSync(fd);
-  }
+  return { state, ppid, pgid, startTime };
 }
 
 /** The parsed stat of a pid, or undefined when there is no such process (any more). */
-export function readStat(pid: number): StatFields | undefined {
+function readStat(pid: number): StatFields | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   let text: string;
   try {
-    text = readStatText(pid);
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // Gone (ENOENT), gone while reading (ESRCH), or not ours to see: all mean "not a process we have".
