@@ -216,7 +216,7 @@ export class DeviceManager implements Extension {
   async upload(id: string, file: UploadFile): Promise<JobView> {
     let e: Entry;
     try {
-      e = this.checkUpload(id);
+      e = this.uploadable(id);
     } catch (err) {
       await rm(file.path, { force: true });
       throw err;
@@ -260,7 +260,11 @@ export class DeviceManager implements Extension {
   }
 
   /** Throws why the device cannot take a file now (400, 404, 409). */
-  checkUpload(id: string): Entry {
+  checkUpload(id: string): void {
+    this.uploadable(id);
+  }
+
+  private uploadable(id: string): Entry {
     const e = this.find(id);
     if (!e.rt.accepts.upload) throw invalid(`device ${id} (protocol ${e.rt.device.protocol}) does not take uploads`);
     if (e.rt.status !== 'connected') throw conflict(`device ${id} is ${e.rt.status}: connect it before an upload`);
@@ -316,6 +320,8 @@ export class DeviceManager implements Extension {
 
   private publish(e: Entry): void {
     this.clearTimer(e);
+    // An upload ending after its device was deleted must not bring the device back.
+    if (this.devices.get(e.row.id) !== e) return;
     e.publishedAt = Date.now();
     this.d.things.upsert('device', e.row.id, this.state(e));
   }
