@@ -212,6 +212,32 @@ describe('line devices', () => {
     assert.equal((await get('sink')).upload, null);
   });
 
+  it('waits for a pattern when told to, and times out clearly when the answer does not end', async () => {
+    const ports = await openPtyPair();
+    const peer = await openPtyEnd(ports.b);
+    const r = await h.api('POST', '/api/devices', {
+      name: 'Scripted',
+      protocol: 'line',
+      connection: { transport: 'serial', path: ports.a, baudRate: 115200 },
+      command: { until: 'pattern', pattern: '^END$', timeout_ms: 500 },
+    });
+    assert.equal(r.status, 201);
+    await connected('scripted');
+    const answer = h.api<{ response: string[] }>('POST', '/api/devices/scripted/command', { command: 'LIST' });
+    await peer.waitLine(/^LIST$/);
+    await peer.write('one\r\ntwo\r\nEND\r\n');
+    assert.deepEqual((await answer).body.response, ['one', 'two', 'END']);
+    const late = h.api<{ error: string }>('POST', '/api/devices/scripted/command', { command: 'LIST' });
+    await peer.waitLine(/^LIST$/);
+    await peer.write('one\r\n');
+    const timedOut = await late;
+    assert.equal(timedOut.status, 503);
+    assert.match(timedOut.body.error, /no complete answer within 500 ms \(waiting for a line matching \^END\$\); it sent \["one"\]/);
+    const ports2 = await h.api<Array<{ path: string }>>('GET', '/api/devices/ports');
+    assert.equal(ports2.status, 200);
+    assert.ok(Array.isArray(ports2.body));
+  });
+
   it('refuses bad input clearly and changes nothing', async () => {
     const notPort = join(tempDir(), 'plain.txt');
     writeFileSync(notPort, 'x');
