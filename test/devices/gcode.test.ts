@@ -112,7 +112,11 @@ async function printer(simArgs: string[] = [], options: GcodeOptions = { autorep
     data(chunk) {
       const parts = (partial + chunk.toString('latin1')).split('\n');
       partial = parts.pop() ?? '';
-      for (const line of parts) session?.onLine(line.replace(/\r$/, ''));
+      for (const raw of parts) {
+        const line = raw.replace(/\r$/, '');
+        p.rx.push(line);
+        session?.onLine(line);
+      }
     },
     lost(reason) {
       p.lost.push(reason);
@@ -122,7 +126,6 @@ async function printer(simArgs: string[] = [], options: GcodeOptions = { autorep
   onCleanup(() => link.close());
   session = gcode.create(device, link, {
     telemetry: (v) => p.telemetry.push(v),
-    rx: (l) => p.rx.push(l),
     tx: (l) => p.tx.push(l),
     firmware: (v) => p.firmware.push(v),
     logger: silent,
@@ -164,7 +167,7 @@ function scripted(options: GcodeOptions = { autoreport_s: 0 }): { session: ByteS
     close: async () => undefined,
   };
   const device: DeviceCreate = { name: 'printer', protocol: 'gcode', connection: { transport: 'tcp', host: 'printer.local', port: 23 }, gcode: options };
-  const ctx = { telemetry: () => undefined, rx: () => undefined, tx: () => undefined, firmware: () => undefined, logger: silent };
+  const ctx = { telemetry: () => undefined, tx: () => undefined, firmware: () => undefined, logger: silent };
   const session = gcode.create(device, link, ctx);
   onCleanup(() => session.close('the test ended')); // an unanswered greeting's ok timer must not hold the file open
   return { session, written, reply: (...lines) => lines.forEach((l) => session.onLine(l)) };

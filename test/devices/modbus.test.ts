@@ -67,7 +67,6 @@ function recorder(): { ctx: SessionContext; values: Record<string, FieldValue>; 
       batches.push(v);
       Object.assign(values, v);
     },
-    rx: () => undefined,
     tx: () => undefined,
     firmware: () => undefined,
     logger,

@@ -1,18 +1,11 @@
 /** Modbus RTU on a serial port (RS-485 adapters, USB meters). */
-import { stat } from 'node:fs/promises';
 import type { Transport } from '../../hub/devices/link.js';
 import type { Connection } from '../../hub/devices/schema.js';
 import { messageOf, ModbusLink, ModbusRTU, type ModbusClient } from './modbus-link.js';
-import { serialBinding } from './serial-binding.js';
+import { serialBinding, watchVanish } from './serial-binding.js';
 import { notASerialPort } from './serial.js';
 
 type ModbusRtuConnection = Extract<Connection, { transport: 'modbus-rtu' }>;
-
-/**
- * A vanished port usually shows as a read error (a hangup, with serialBinding), but not always: the
- * device node going away (USB unplugged, pty gone) says the same, and is looked at each second.
- */
-const VANISH_CHECK_MS = 1000;
 
 /** serialport's open errors carry no code, only a message such as "Error: No such file or directory, cannot open …". */
 function openError(path: string, message: string): Error {
@@ -41,8 +34,7 @@ export const modbusRtu: Transport<ModbusRtuConnection> = {
     const options = {
       baudRate: connection.baudRate,
       dataBits: connection.dataBits ?? 8,
-      // The schema's literal union is typed loosely; Ajv has already held it to these five.
-      parity: (connection.parity ?? 'none') as 'none' | 'even' | 'odd' | 'mark' | 'space',
+      parity: connection.parity ?? 'none',
       stopBits: connection.stopBits ?? 1,
       // Passed on to serialport (modbus-serial's types do not list it): a hung-up port is a loss, not a spin.
       binding: serialBinding,
@@ -54,16 +46,15 @@ export const modbusRtu: Transport<ModbusRtuConnection> = {
     }
     client.setID(connection.unitId);
     const lost = (why: string): void => {
-      clearInterval(watch);
+      stopWatch();
       link.lost(why);
     };
-    const watch = setInterval(() => stat(path).catch(() => lost(`${path} is gone (unplugged?)`)), VANISH_CHECK_MS);
-    watch.unref();
+    const stopWatch = watchVanish(path, () => lost(`${path} is gone (unplugged?)`));
     const link = new ModbusLink(
       {
         client,
         shutdown: () => {
-          clearInterval(watch);
+          stopWatch();
           return closeClient(client);
         },
       },

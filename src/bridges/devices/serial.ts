@@ -7,7 +7,7 @@ import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
-import { serialBinding } from './serial-binding.js';
+import { serialBinding, watchVanish } from './serial-binding.js';
 import { HubError } from '../../hub/errors.js';
 import type { ByteLink, LinkEvents, PortInfo, Transport } from '../../hub/devices/link.js';
 import type { Connection } from '../../hub/devices/schema.js';
@@ -80,14 +80,6 @@ async function isTerminal(rdev: bigint): Promise<boolean> {
   return false;
 }
 
-const PARITIES = ['none', 'even', 'odd', 'mark', 'space'] as const;
-
-/** The schema's `lit()` types parity loosely; the schema already allowed only these words. */
-function parity(value: unknown): (typeof PARITIES)[number] {
-  return PARITIES.find((p) => p === value) ?? 'none';
-}
-
-const VANISH_CHECK_MS = 1000;
 
 async function openSerial(connection: SerialConnection, events: LinkEvents): Promise<ByteLink> {
   const { path } = connection;
@@ -96,7 +88,7 @@ async function openSerial(connection: SerialConnection, events: LinkEvents): Pro
     path,
     baudRate: connection.baudRate,
     dataBits: connection.dataBits ?? 8,
-    parity: parity(connection.parity),
+    parity: connection.parity ?? 'none',
     stopBits: connection.stopBits ?? 1,
     rtscts: connection.rtscts ?? false,
     autoOpen: false,
@@ -110,16 +102,11 @@ async function openSerial(connection: SerialConnection, events: LinkEvents): Pro
   const lose = (reason: string): void => {
     if (done) return;
     done = true;
-    clearInterval(watch);
+    stopWatch();
     events.lost(reason);
     if (port.isOpen) port.close(() => undefined);
   };
-  // A read error is how a vanished port usually shows; with output pending it may not come at all.
-  // The device node going away (USB unplugged, pty gone) says the same, and is looked at each second.
-  const watch = setInterval(() => {
-    stat(path).catch(() => lose(`the serial port ${path} vanished`));
-  }, VANISH_CHECK_MS);
-  watch.unref();
+  const stopWatch = watchVanish(path, () => lose(`the serial port ${path} vanished`));
   port.on('data', (chunk: Buffer) => {
     if (!done) events.data(chunk);
   });
@@ -148,7 +135,7 @@ async function openSerial(connection: SerialConnection, events: LinkEvents): Pro
     },
     async close() {
       done = true;
-      clearInterval(watch);
+      stopWatch();
       if (!port.isOpen) return;
       await new Promise<void>((resolve) => port.close(() => resolve()));
     },

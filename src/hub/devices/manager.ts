@@ -20,6 +20,7 @@ import { PROTOCOL_BY_NAME } from './protocols/index.js';
 import { DeviceRuntime } from './runtime.js';
 import type { DeviceCreate, DeviceUpdate } from './schema.js';
 import { deviceView, type DeviceView } from './state.js';
+import { launchUpload, type UploadFile } from './upload.js';
 import { checkDevice, coerceField } from './validate.js';
 
 export interface DeviceManagerDeps {
@@ -34,13 +35,6 @@ export interface DeviceManagerDeps {
   uploadsDir: string;
   /** Devices from hearth.yaml: created when new, changed to match when they exist (by id). */
   declared: DeviceCreate[];
-}
-
-/** A file on its way to a device: already on the hub's disk. */
-export interface UploadFile {
-  path: string;
-  size: number;
-  name: string;
 }
 
 /** Telemetry may change thousands of times a second; its state goes out at most this often. */
@@ -210,8 +204,8 @@ export class DeviceManager implements Extension {
   }
 
   /**
-   * Sends a file already on disk (it is removed afterwards). Resolves once the job runs; the job
-   * carries the progress, the outcome and the cancel.
+   * Sends a file already on disk (it is removed afterwards, also when refused). Resolves once the
+   * job runs; the job carries the progress, the outcome and the cancel.
    */
   async upload(id: string, file: UploadFile): Promise<JobView> {
     let e: Entry;
@@ -221,42 +215,7 @@ export class DeviceManager implements Extension {
       await rm(file.path, { force: true });
       throw err;
     }
-    const unit = e.rt.device.protocol === 'gcode' ? 'lines' : 'chunks';
-    const { job } = await this.d.jobs.launch(
-      'upload',
-      { device_id: id, trigger: 'api' },
-      async (h) => {
-        h.step(`sending ${file.name} (${file.size} bytes) to ${id}`);
-        try {
-          const r = await e.rt.sendFile(
-            { path: file.path, size: file.size },
-            {
-              signal: h.signal,
-              progress: (p) => {
-                h.progress(p);
-                if (e.rt.upload) e.rt.upload.progress = p;
-                this.publishSoon(e);
-              },
-            },
-          );
-          h.step(`sent ${r.sent} ${unit}, ${r.bytes} bytes${r.resent ? `; ${r.resent} lines sent again on the device's request` : ''}`);
-          return { ok: true };
-        } catch (err) {
-          return { ok: false, error: (err as Error).message };
-        } finally {
-          e.rt.upload = null;
-          this.publish(e);
-          await rm(file.path, { force: true });
-        }
-      },
-      {
-        onStarted: (j) => {
-          e.rt.upload = { job_id: j.id, file: file.name, progress: 0 };
-          this.publish(e);
-        },
-      },
-    );
-    return job;
+    return launchUpload(this.d.jobs, e.rt, file, (now) => (now ? this.publish(e) : this.publishSoon(e)));
   }
 
   /** Throws why the device cannot take a file now (400, 404, 409). */

@@ -12,9 +12,7 @@ export type FieldValue = number | string | boolean | null;
 export interface SessionContext {
   /** New values for telemetry fields (merged into the device's state). */
   telemetry(values: Record<string, FieldValue>): void;
-  /** A complete line received (for `…/rx`, the WebSocket and the log), without its line ending. */
-  rx(line: string): void;
-  /** A line sent (for `…/tx`), without its line ending. */
+  /** A line sent (for `…/tx`), without its line ending. Lines received are the runtime's to report. */
   tx(line: string): void;
   firmware(version: string): void;
   logger: Logger;

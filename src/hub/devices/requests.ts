@@ -9,13 +9,9 @@ import { invalid } from '../errors.js';
 import type { RequestRegistry } from '../requests.js';
 import { parse } from '../validate.js';
 import type { DeviceManager } from './manager.js';
-import { DeviceCreate, DeviceUpdate } from './schema.js';
+import { CommandText, DeviceCreate, DeviceUpdate, FieldValues } from './schema.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
-export const CommandText = Type.String({ minLength: 1, maxLength: 4096 });
-const Values = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,49}$' }), Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 100 })]), {
-  minProperties: 1,
-});
 
 export const DeviceAction = Type.Union([
   Type.Object({ action: Type.Union([Type.Literal('connect'), Type.Literal('disconnect'), Type.Literal('reconnect')]) }, { additionalProperties: false }),
@@ -43,7 +39,7 @@ export function registerDeviceInterfaces(devices: DeviceManager, requests: Reque
   requests.register('device/command', Type.Composite([Id, Type.Object({ command: CommandText })], { additionalProperties: false }), (b) =>
     devices.command(b.id, b.command),
   );
-  requests.register('device/write', Type.Composite([Id, Type.Object({ values: Values })], { additionalProperties: false }), (b) =>
+  requests.register('device/write', Type.Composite([Id, Type.Object({ values: FieldValues })], { additionalProperties: false }), (b) =>
     devices.write(b.id, b.values),
   );
   commands.register('device', DeviceSet, (id, c) => {

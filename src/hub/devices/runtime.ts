@@ -153,7 +153,6 @@ export class DeviceRuntime {
         this.lastSeen = Date.now();
         this.d.telemetry(values);
       },
-      rx: (line: string) => this.d.line('rx', line),
       tx: (line: string) => this.d.line('tx', line),
       firmware: (version: string) => {
         if (gen !== this.generation || version === this.firmware) return;

@@ -143,5 +143,11 @@ export type DeviceCreate = Static<typeof DeviceCreate>;
 export const DeviceUpdate = Type.Partial(DeviceCreate, { additionalProperties: false });
 export type DeviceUpdate = Partial<DeviceCreate>;
 
+/** One command to send (REST, bridge, the Home Assistant text entity). */
+export const CommandText = Type.String({ minLength: 1, maxLength: 4096 });
+
+/** `{ "<field>": value }`: new values for writable fields, checked against each field when written. */
+export const FieldValues = Type.Record(FieldName, Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 100 })]), { minProperties: 1 });
+
 export const DEVICE_STATUSES = ['disconnected', 'connecting', 'connected', 'error'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];

@@ -9,7 +9,8 @@ import { basename } from 'node:path';
 import { HubError, invalid } from '../../errors.js';
 import type { ByteLink } from '../link.js';
 import type { ByteProtocol, ByteSession, CommandResult, FieldValue, SessionContext, UploadControl, UploadResult, UploadSource } from '../protocol.js';
-import type { DeviceCreate, LineField } from '../schema.js';
+import type { DeviceCreate } from '../schema.js';
+import { checkFields, compileFields, readFields, type CompiledField } from './fields.js';
 import { classify, isAutoReport, numbered, parseCapability, parseFirmware, parseTemperatures, stripGcode } from './gcode-text.js';
 
 /** Sent lines kept for `Resend:`; with one line in flight the printer only ever asks for the last few. */
@@ -43,7 +44,7 @@ interface Entry {
 class GcodeSession implements ByteSession {
   private readonly autoreportS: number;
   private readonly okTimeoutMs: number;
-  private readonly fields: Array<{ name: string; pattern: RegExp; number: boolean }>;
+  private readonly fields: CompiledField[];
   private readonly queue: Entry[] = [];
   private inFlight: Entry | null = null;
   private nextLine = 1;
@@ -64,7 +65,7 @@ class GcodeSession implements ByteSession {
   ) {
     this.autoreportS = device.gcode?.autoreport_s ?? DEFAULT_AUTOREPORT_S;
     this.okTimeoutMs = (device.gcode?.ok_timeout_s ?? DEFAULT_OK_TIMEOUT_S) * 1000;
-    this.fields = (device.telemetry?.fields ?? []).map((f: LineField) => ({ name: f.name, pattern: new RegExp(f.pattern), number: f.type !== 'string' }));
+    this.fields = compileFields(device.telemetry?.fields);
   }
 
   async start(): Promise<void> {
@@ -223,16 +224,8 @@ class GcodeSession implements ByteSession {
     this.pump();
   }
 
-  onLine(raw: string): void {
-    const line = raw.replace(/\r$/, '');
-    this.ctx.rx(line);
-    const values: Record<string, FieldValue> = { ...parseTemperatures(line) };
-    for (const field of this.fields) {
-      const value = field.pattern.exec(line)?.groups?.[field.name];
-      if (value === undefined) continue;
-      if (!field.number) values[field.name] = value;
-      else if (Number.isFinite(Number(value))) values[field.name] = Number(value);
-    }
+  onLine(line: string): void {
+    const values: Record<string, FieldValue> = { ...parseTemperatures(line), ...readFields(this.fields, line) };
     if (Object.keys(values).length > 0) this.ctx.telemetry(values);
 
     const reply = classify(line);
@@ -352,19 +345,6 @@ async function* fileLines(path: string): AsyncGenerator<{ text: string; bytes: n
   if (rest.length > 0) yield { text: rest.toString('utf8'), bytes: rest.length };
 }
 
-function checkFields(fields: LineField[]): string | null {
-  for (const field of fields) {
-    let pattern: RegExp;
-    try {
-      pattern = new RegExp(field.pattern);
-    } catch (e) {
-      return `The pattern of field ${field.name} is not a regular expression: ${(e as Error).message}.`;
-    }
-    if (!new RegExp(`\\(\\?<${field.name}>`).test(pattern.source)) return `The pattern of field ${field.name} needs a named group (?<${field.name}>…) around the value.`;
-  }
-  return null;
-}
-
 const temperature = (name: string): NonNullable<ByteProtocol['builtinFields']>[number] => ({
   name,
   unit: '°C',
@@ -379,7 +359,7 @@ export const gcode: ByteProtocol = {
   check(device) {
     const transport = device.connection.transport;
     if (transport !== 'serial' && transport !== 'tcp') return `G-code goes over a serial port or TCP, not ${transport}.`;
-    return checkFields(device.telemetry?.fields ?? []);
+    return checkFields(device.telemetry?.fields);
   },
   create: (device, link, ctx) => new GcodeSession(device, link, ctx),
 };

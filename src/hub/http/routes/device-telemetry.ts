@@ -1,13 +1,13 @@
 /**
  * WebSocket /api/devices/{id}/telemetry: the device's state first, then as they happen its
  * telemetry values, the raw lines both ways and its state changes (status, upload progress), each
- * as { type, data }. A client that does not keep up is closed (1013), as on /api/events.
+ * as { type, data }. A client that does not keep up is closed (1013), as on /api/events (the same sender).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { HubError } from '../../errors.js';
 import type { ApiContext } from '../context.js';
-import { MAX_BUFFERED_BYTES, TOO_SLOW } from './events.js';
+import { jsonSender } from './events.js';
 
 const Params = Type.Object({ id: Type.String({ pattern: '^[a-z0-9_]+$', maxLength: 100 }) });
 const Query = Type.Object({ token: Type.Optional(Type.String({ description: 'The admin token, for browsers' })) });
@@ -38,15 +38,7 @@ export function deviceTelemetrySocket(app: FastifyInstance, ctx: ApiContext): vo
       }
       const offs: Array<() => void> = [];
       const off = (): void => offs.splice(0).forEach((f) => f());
-      const send = (type: string, data: unknown): void => {
-        if (socket.readyState !== socket.OPEN) return;
-        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-          off();
-          socket.close(TOO_SLOW.code, TOO_SLOW.reason);
-          return;
-        }
-        socket.send(JSON.stringify({ type, data }));
-      };
+      const send = jsonSender(socket, off);
       offs.push(
         ctx.bus.on('device.telemetry', (t) => {
           if (t.id === id) send('telemetry', { values: t.values, at: new Date(t.at).toISOString() });

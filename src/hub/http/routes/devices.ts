@@ -10,17 +10,15 @@ import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { DeviceCreate, DeviceUpdate } from '../../devices/schema.js';
+import { CommandText, DeviceCreate, DeviceUpdate, FieldValues } from '../../devices/schema.js';
 import { HubError, invalid } from '../../errors.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody } from '../errors.js';
-import { JobViewSchema } from './jobs.js';
+import { JobViewSchema, Nullable } from './jobs.js';
 import { deviceTelemetrySocket } from './device-telemetry.js';
 
 const Params = Type.Object({ id: Type.String({ pattern: '^[a-z0-9_]+$', maxLength: 100 }) });
 type Params = Static<typeof Params>;
-
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 /** The device as answered; every field is listed in the OpenAPI document, others pass through. */
 export const DeviceViewSchema = Type.Object(
@@ -42,11 +40,8 @@ export const DeviceViewSchema = Type.Object(
   { additionalProperties: true },
 );
 
-const CommandBody = Type.Object({ command: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+const CommandBody = Type.Object({ command: CommandText }, { additionalProperties: false });
 const CommandAnswer = Type.Object({ response: Type.Array(Type.String()), ms: Type.Number() });
-const WriteBody = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,49}$' }), Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 100 })]), {
-  minProperties: 1,
-});
 const PortSchema = Type.Object({ path: Type.String() }, { additionalProperties: true });
 
 /** The largest file an upload may carry. */
@@ -107,9 +102,9 @@ export async function deviceRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     },
     async (req) => ctx.devices.command(req.params.id, req.body.command),
   );
-  app.post<{ Params: Params; Body: Static<typeof WriteBody> }>(
+  app.post<{ Params: Params; Body: Static<typeof FieldValues> }>(
     '/api/devices/:id/write',
-    { schema: { tags, summary: 'Write writable fields (Modbus coils and holding registers): { "<field>": value }', params: Params, body: WriteBody, response: { 200: DeviceViewSchema, 503: ErrorBody, ...errors } } },
+    { schema: { tags, summary: 'Write writable fields (Modbus coils and holding registers): { "<field>": value }', params: Params, body: FieldValues, response: { 200: DeviceViewSchema, 503: ErrorBody, ...errors } } },
     async (req) => ctx.devices.write(req.params.id, req.body),
   );
   app.post<{ Params: Params }>(

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
 import { BUS_EVENT_NAMES } from '../../bus.js';
 import type { ApiContext } from '../context.js';
 
@@ -21,6 +22,22 @@ const Query = Type.Object({
     Type.String({ description: 'Comma-separated event types to receive (e.g. `log.line`); all when absent', examples: ['thing.changed,log.line'] }),
   ),
 });
+
+/**
+ * Sends `{ type, data }` while the socket is open. Unread data piles up in the hub's memory: past
+ * the limit the client is let go (1013, after `tooSlow`) rather than buffered without end.
+ */
+export function jsonSender(socket: WebSocket, tooSlow: () => void): (type: string, data: unknown) => void {
+  return (type, data) => {
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      tooSlow();
+      socket.close(TOO_SLOW.code, TOO_SLOW.reason);
+      return;
+    }
+    socket.send(JSON.stringify({ type, data }));
+  };
+}
 
 /** The types asked for, all when none; or the first name that is not an event type. */
 export function parseTypes(query: string | undefined): { types: Set<string> | null } | { unknown: string } {
@@ -55,17 +72,10 @@ export async function eventRoutes(app: FastifyInstance, ctx: ApiContext): Promis
       }
       const { types } = asked;
       let off = (): void => undefined;
-      const send = (type: string, data: unknown): void => {
-        if (socket.readyState !== socket.OPEN) return;
-        // Unread data piles up in the hub's memory: past the limit the client is let go.
-        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-          off();
-          ctx.logger.warn({ buffered: socket.bufferedAmount }, 'closing an /api/events client that does not keep up');
-          socket.close(TOO_SLOW.code, TOO_SLOW.reason);
-          return;
-        }
-        socket.send(JSON.stringify({ type, data }));
-      };
+      const send = jsonSender(socket, () => {
+        off();
+        ctx.logger.warn({ buffered: socket.bufferedAmount }, 'closing an /api/events client that does not keep up');
+      });
       off = ctx.bus.onAny((type, data) => {
         if (types === null || types.has(type)) send(type, data);
       });
