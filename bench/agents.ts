@@ -220,11 +220,12 @@ go();
 
 const FLOOR_STOP_MS = 5000;
 
-/** The libraries `hearth start` loads and keeps (the design names them), and nothing of Hearth's. */
-const HUB_LIBRARIES = [
-  'typeorm', 'better-sqlite3', 'fastify', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/websocket', '@fastify/multipart',
-  'aedes', 'mqtt', 'pino', 'croner', 'pidusage', 'ajv', 'ajv-formats', '@sinclair/typebox', 'commander', 'yaml',
-];
+/** Dependencies the hub loads only when asked: a serial or Modbus device, PostgreSQL, a host other than Linux. */
+const LOADED_ON_DEMAND = new Set(['serialport', '@serialport/stream', '@serialport/bindings-cpp', 'modbus-serial', 'pg', 'systeminformation']);
+/** The libraries `hearth start` loads and keeps (package.json's dependencies, the design's choices), and nothing of Hearth's. */
+const HUB_LIBRARIES = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies).filter(
+  (name) => !LOADED_ON_DEMAND.has(name),
+);
 /** Loads them with the V8 setting `hearth start` uses, then idles. */
 const LIBRARIES_SRC = `for (const m of ${JSON.stringify(HUB_LIBRARIES)}) await import(m); setInterval(() => {}, 1 << 30);`;
 /** One pidusage call every 10 s for the pids given, as the hub's sampler makes. */
@@ -260,8 +261,20 @@ export async function benchAgents(): Promise<Result> {
   let pm2Started = false;
   let pm2Pid: number | null = null;
   let client: MqttClient | null = null;
-  let floor: { proc: ChildProcess; exited: Promise<Exit> } | null = null;
-  const forScale: Array<{ proc: ChildProcess; exited: Promise<Exit> }> = [];
+  // Node processes started for scale (not baselines); whatever still runs is stopped in `finally`.
+  const helpers = new Set<{ proc: ChildProcess; exited: Promise<Exit> }>();
+  const startHelper = (args: string[]): { proc: ChildProcess; exited: Promise<Exit> } => {
+    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: 'ignore' });
+    const helper = { proc, exited: exitOf(proc) };
+    helpers.add(helper);
+    return helper;
+  };
+  const stopHelpers = async (...which: Array<{ proc: ChildProcess; exited: Promise<Exit> }>): Promise<void> => {
+    for (const helper of which) {
+      helpers.delete(helper);
+      await stopChild(helper, FLOOR_STOP_MS);
+    }
+  };
   const cleanup: Record<string, unknown> = {};
   const notes: string[] = [];
   const details: Record<string, unknown> = { agents: AGENTS, settle_ms: SETTLE_MS, window_ms: WINDOW_MS, clk_tck: tick, pm2_version: pm2Version, program: sleepPath };
@@ -292,15 +305,14 @@ export async function benchAgents(): Promise<Result> {
     details.pm2_daemon = daemonName;
 
     await until('50 idle sleeps under each supervisor', WAIT_MS, () => findMarked(MARK.idle, h.pid).length === AGENTS && findMarked(MARK.idle, daemon).length === AGENTS);
-    const libraries = spawn(process.execPath, ['--semi-space-growth-factor=1', '--input-type=module', '-e', LIBRARIES_SRC], { cwd: ROOT, stdio: 'ignore' });
-    const sampler = spawn(process.execPath, ['-e', SAMPLER_SRC, ...findMarked(MARK.idle, h.pid).map(String)], { cwd: ROOT, stdio: 'ignore' });
-    for (const p of [libraries, sampler]) forScale.push({ proc: p, exited: exitOf(p) });
+    const libraries = startHelper(['--semi-space-growth-factor=1', '--input-type=module', '-e', LIBRARIES_SRC]).proc;
+    const sampler = startHelper(['-e', SAMPLER_SRC, ...findMarked(MARK.idle, h.pid).map(String)]);
     const settleCpu0 = { hearth: threadCpuSeconds(h.pid), pm2: threadCpuSeconds(daemon) };
     await sleep(SETTLE_MS);
 
     const rss0 = { hearth: rssMiB(h.pid), pm2: rssMiB(daemon), libraries: rssMiB(libraries.pid!) };
     const cpu0 = { hearth: statOf(h.pid), pm2: statOf(daemon) };
-    const ns0 = { hearth: threadCpuSeconds(h.pid), pm2: threadCpuSeconds(daemon), sampler: threadCpuSeconds(sampler.pid!) };
+    const ns0 = { hearth: threadCpuSeconds(h.pid), pm2: threadCpuSeconds(daemon), sampler: threadCpuSeconds(sampler.proc.pid!) };
     const settleCpu = { hearth: ns0.hearth - settleCpu0.hearth, pm2: ns0.pm2 - settleCpu0.pm2 };
     const w0 = performance.now();
     const rssTrace: Array<{ at_s: number; hearth: number; pm2: number }> = [];
@@ -309,10 +321,10 @@ export async function benchAgents(): Promise<Result> {
       rssTrace.push({ at_s: s / 1000, hearth: round(rssMiB(h.pid), 1), pm2: round(rssMiB(daemon), 1) });
     }
     const cpu1 = { hearth: statOf(h.pid), pm2: statOf(daemon) };
-    const ns1 = { hearth: threadCpuSeconds(h.pid), pm2: threadCpuSeconds(daemon), sampler: threadCpuSeconds(sampler.pid!) };
+    const ns1 = { hearth: threadCpuSeconds(h.pid), pm2: threadCpuSeconds(daemon), sampler: threadCpuSeconds(sampler.proc.pid!) };
     const windowS = (performance.now() - w0) / 1000;
     const cpu = { hearth: ns1.hearth - ns0.hearth, pm2: ns1.pm2 - ns0.pm2, sampler: ns1.sampler - ns0.sampler };
-    for (const p of forScale.splice(0)) await stopChild(p, FLOOR_STOP_MS);
+    await stopHelpers(...helpers);
     const cpuH = cpuDelta(cpu0.hearth, cpu1.hearth, tick);
     const cpuP = cpuDelta(cpu0.pm2, cpu1.pm2, tick);
     const stillRunning = { hearth: findMarked(MARK.idle, h.pid).length, pm2: findMarked(MARK.idle, daemon).length };
@@ -337,8 +349,8 @@ export async function benchAgents(): Promise<Result> {
     await pm2Start(pm2Home, 'respawn.json', [
       { name: 'respawn', script: sleepPath, args: [MARK.pm2Respawn], interpreter: 'none', autorestart: true, restart_delay: 0, min_uptime: 100, max_restarts: 10_000 },
     ]);
-    const fl = spawn(process.execPath, ['-e', FLOOR_SRC, sleepPath, MARK.floor], { stdio: 'ignore' });
-    floor = { proc: fl, exited: exitOf(fl) };
+    const floor = startHelper(['-e', FLOOR_SRC, sleepPath, MARK.floor]);
+    const fl = floor.proc;
     await sleep(BETWEEN_REPS_MS);
     const respawn = { hearth: [] as number[], pm2: [] as number[], floor: [] as number[] };
     const parentOf = { hearth: h.pid, pm2: daemon, floor: fl.pid! };
@@ -351,7 +363,7 @@ export async function benchAgents(): Promise<Result> {
         await sleep(BETWEEN_REPS_MS);
       }
     }
-    await stopChild(floor, FLOOR_STOP_MS);
+    await stopHelpers(floor);
     const respawnAgent = await api<{ status: string; restarts: number }>(h, 'GET', '/api/agents/respawn');
     details.respawn_ms = respawn;
     details.respawn_hearth_after = { status: respawnAgent.status, restarts: respawnAgent.restarts };
@@ -421,8 +433,7 @@ export async function benchAgents(): Promise<Result> {
   } finally {
     // However it went: nothing left running, nothing left on disk.
     if (client) await client.endAsync(true).catch(() => undefined);
-    if (floor) await stopChild(floor, FLOOR_STOP_MS);
-    for (const p of forScale) await stopChild(p, FLOOR_STOP_MS);
+    await stopHelpers(...helpers);
     if (hub) {
       const s = await stopHub(hub);
       cleanup.hub_stop = { code: s.code, signal: s.signal, ms: round(s.ms, 0), killed_after_timeout: s.killed };
