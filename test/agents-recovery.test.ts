@@ -8,7 +8,7 @@ import type { AgentView } from '../src/hub/agents/state.js';
 import { api, runCli, spawnHub } from './helpers/hub.js';
 import { pidsWith } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 
 describe('agents across hub restarts', () => {
   it('after kill -9 and a new start, every agent that should run runs exactly once; stopped ones stay stopped', async () => {
@@ -20,7 +20,7 @@ describe('agents across hub restarts', () => {
       assert.equal(r.status, 201);
     }
     assert.equal((await call(first, 'POST', '/api/agents/parked/stop')).status, 200);
-    await until('both running', () => pidsWith('sleep 4101').length === 1 && pidsWith('sleep 4102').length === 1);
+    await untilTrue('both running', () => pidsWith('sleep 4101').length === 1 && pidsWith('sleep 4102').length === 1);
     const before = [pidsWith('sleep 4101')[0], pidsWith('sleep 4102')[0]];
 
     await first.kill('SIGKILL');
@@ -30,13 +30,14 @@ describe('agents across hub restarts', () => {
     const second = await spawnHub({}, [], dir);
     const list = (await call<AgentView[]>(second, 'GET', '/api/agents')).body;
     const byId = Object.fromEntries(list.map((a) => [a.id, a]));
-    assert.equal(byId.keep_a!.status, 'running');
-    assert.equal(byId.keep_b!.status, 'running');
-    assert.equal(byId.parked!.status, 'stopped', 'stopped by the user: stays stopped');
-    assert.equal(pidsWith('sleep 4101').length, 1, 'exactly one keep_a');
-    assert.equal(pidsWith('sleep 4102').length, 1, 'exactly one keep_b');
+    assert.deepEqual([byId.parked!.status, byId.parked!.pid], ['stopped', null], 'stopped by the user: stays stopped');
+    for (const [id, marker, old] of [['keep_a', 'sleep 4101', before[0]], ['keep_b', 'sleep 4102', before[1]]] as const) {
+      assert.equal(byId[id]!.status, 'running');
+      assert.notEqual(byId[id]!.pid, old, 'the leftover was stopped, a new one started');
+      // The shell execs its sleep a moment after it is running; a surviving leftover would make two.
+      await until(`exactly one ${id}, the new one`, () => pidsWith(marker), (p) => p.length === 1 && p[0] === byId[id]!.pid);
+    }
     assert.equal(pidsWith('sleep 4103').length, 0);
-    assert.notEqual(pidsWith('sleep 4101')[0], before[0], 'the leftover was stopped, a new one started');
     assert.ok(second.lines.some((l) => l.msg === 'stopping a leftover process of this agent from before the hub restarted' && l.agent === 'keep_a'));
 
     // A clean stop leaves nothing behind.
@@ -70,11 +71,8 @@ describe('agents across hub restarts', () => {
     const list = await runCli(['agent', 'list'], env);
     assert.match(list.stdout, /^ID +STATUS +PID/m);
     assert.match(list.stdout, /^cli_bot +running +\d+/m);
-    const logs = await until('the greeting', async () => {
-      const r = await runCli(['agent', 'logs', 'cli_bot'], env);
-      return r.stdout.includes('hi') ? r : undefined;
-    });
-    assert.equal(logs.code, 0);
+    const logs = await until('the greeting', () => runCli(['agent', 'logs', 'cli_bot'], env), (r) => r.code === 0 && r.stdout.length > 0);
+    assert.equal(logs.stdout, 'hi\n');
     assert.match((await runCli(['agent', 'stop', 'cli_bot'], env)).stdout, /cli_bot: stopped/);
     const again = await runCli(['agent', 'stop', 'cli_bot'], env);
     assert.equal(again.code, 1);
@@ -119,7 +117,7 @@ describe('agents across hub restarts', () => {
     const exited = new Promise<number | null>((resolve) => follower.once('exit', (code) => resolve(code)));
     try {
       // The tail, then lines that arrive while following.
-      await until('three followed lines', () => (out.match(/^tick\d+$/gm) ?? []).length >= 4);
+      await untilTrue('the tail and three followed lines', () => (out.match(/^tick\d+$/gm) ?? []).length >= 4);
       const ticks = (out.match(/^tick(\d+)$/gm) ?? []).map((l) => Number(l.slice(4)));
       for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1]! + 1, `in order, none lost: ${ticks.join(' ')}`);
     } finally {

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import WebSocket from 'ws';
 import { DiscoveryPublisher, type Outbox } from '../src/bridges/mqtt/publisher.js';
+import { RETAINED_COMMAND } from '../src/bridges/mqtt/command-router.js';
 import { RequestRouter } from '../src/bridges/mqtt/request-router.js';
 import { component, thingDevice, thingDeviceId } from '../src/entities/discovery.js';
 import type { EntityContext, ThingView } from '../src/entities/types.js';
@@ -20,7 +21,7 @@ import { onCleanup } from './helpers/cleanup.js';
 import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 
 /** A logger that records warnings (and errors), for the code under test to report to. */
 function recordingLogger(): { logger: Logger; warnings: string[] } {
@@ -77,7 +78,7 @@ describe('bridge requests whose answer cannot be sent', () => {
       await router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false, properties: {} } as never);
       // As the bridge calls it: nothing awaits it.
       void router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false } as never);
-      await until('the second warning', () => warnings.length >= 2);
+      await until('the second warning', () => warnings.length, (n) => n >= 2);
     });
     assert.deepEqual(unhandled, []);
     assert.match(warnings[0]!, /could not answer a bridge request/);
@@ -102,12 +103,12 @@ describe('bridge requests whose answer cannot be sent', () => {
     const probe = await MqttProbe.connect(h.brokerUrl, []);
     const unhandled = await unhandledDuring(async () => {
       await probe.publish(`${BASE}/bridge/request/test/slow`, '{}');
-      await until('the slow request to start', () => started);
+      await untilTrue('the slow request to start', () => started);
       await probe.close();
       // The hub stops (as in a restart in place) while the request still runs.
       await h.stop();
       release();
-      await until('the hub to say it could not answer', () => warnings.some((w) => /could not answer a bridge request/.test(w)));
+      await until('the hub to say it could not answer', () => warnings, (w) => w.some((line) => /could not answer a bridge request/.test(line)));
     });
     assert.deepEqual(unhandled, []);
   });
@@ -131,7 +132,7 @@ describe('/api/events WebSocket', () => {
     });
     const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('error', () => undefined);
-    await until('the hello', () => seen.some((m) => m.type === 'hello'));
+    await until('the hello', () => seen.map((m) => m.type), (types) => types.includes('hello'));
     return { ws, seen, closed };
   };
 
@@ -154,7 +155,7 @@ describe('/api/events WebSocket', () => {
       sent += BATCH;
       if (b === BATCHES / 2) h.hub.bus.emit('bridge.event', { type: 'test_mid_flood', data: {} });
       // The client that reads keeps up before the next batch: only the paused one falls behind.
-      await until('the reading client to keep up', () => logs.seen.filter((m) => m.type === 'log.line').length === sent, 30_000, 1);
+      await until('the reading client to keep up', () => logs.seen.filter((m) => m.type === 'log.line').length, (n) => n === sent, { timeoutMs: 30_000, everyMs: 1 });
       peak = Math.max(peak, process.memoryUsage().rss);
     }
     const growthMb = (peak - rss0) / 1024 / 1024;
@@ -169,8 +170,8 @@ describe('/api/events WebSocket', () => {
     // The others are still served, each with only what it asked for.
     h.hub.bus.emit('bridge.event', { type: 'test_after_flood', data: {} });
     h.hub.bus.emit('log.line', { kind: 'agent', id: 'chatty', stream: 'stderr', line: 'last' });
-    await until('the bridge client to get the event', () => bridge.seen.some((m) => m.type === 'bridge.event' && m.data.type === 'test_after_flood'));
-    await until('the log client to get the last line', () => logs.seen.some((m) => m.type === 'log.line' && m.data.line === 'last'));
+    await until('the bridge client to get the event', () => bridge.seen.filter((m) => m.type === 'bridge.event').map((m) => m.data.type), (types) => types.includes('test_after_flood'));
+    await until('the log client to get the last line', () => logs.seen.filter((m) => m.type === 'log.line').map((m) => m.data.line), (lines) => lines.includes('last'));
     assert.ok(bridge.seen.some((m) => m.data.type === 'test_mid_flood'));
     assert.deepEqual([...new Set(bridge.seen.map((m) => m.type))].sort(), ['bridge.event', 'hello']);
     assert.deepEqual([...new Set(logs.seen.map((m) => m.type))].sort(), ['hello', 'log.line']);
@@ -192,52 +193,70 @@ describe('/api/events WebSocket', () => {
 });
 
 describe('retained commands', () => {
-  it('a retained /set command runs when sent, not again when the hub resubscribes', async () => {
-    const broker = await startMosquitto();
+  it('a retained /set command runs when sent, not again when the hub resubscribes or the broker restarts', async () => {
+    // Persistence: the retained command outlives a broker restart, as on a real installation.
+    const broker = await startMosquitto({ persistence: true });
     const h = await startHub({ HEARTH_MQTT_URL: broker.url });
     const agent = await createAgent(h, { name: 'retained target', command: 'sleep', args: ['3701'] });
     const restarts = async (): Promise<number> => (await h.api<AgentView>('GET', `/api/agents/${agent.id}`)).body.restarts;
-    const probe = await MqttProbe.connect(broker.url, [`${BASE}/bridge/event`]);
     const setTopic = `${BASE}/agent/${agent.id}/set`;
+    // What the hub publishes on bridge/event, recorded where it starts: the test's own MQTT
+    // client cannot follow the hub through a broker restart.
+    const rejections: Array<{ topic: string; payload: string; error: string }> = [];
+    const connections: boolean[] = [];
+    const offs = [
+      h.hub.bus.on('bridge.event', (e: BridgeEvent) => {
+        if (e.type === 'command_rejected') rejections.push(e.data as { topic: string; payload: string; error: string });
+      }),
+      h.hub.bus.on('mqtt.connection', (e) => void connections.push(e.connected)),
+    ];
+    onCleanup(() => offs.forEach((off) => off()));
+    const backOnline = async (what: string, from: number): Promise<void> => {
+      await until(what, () => connections.slice(from), (c) => c.includes(false) && c.at(-1) === true, { timeoutMs: 40_000 });
+    };
+    const retainedRejection = (r: { topic: string; error: string }): boolean => r.topic === setTopic && r.error === RETAINED_COMMAND;
+
+    let probe = await MqttProbe.connect(broker.url, []);
     try {
       // Delivered live (retain flag 0 on an established subscription): it is carried out.
       await probe.publish(setTopic, 'restart', { retain: true });
-      await until('the live restart', async () => (await restarts()) === 1);
+      await until('the live restart', restarts, (n) => n === 1);
+      assert.equal(rejections.length, 0, 'a live command is not rejected');
 
       // A new connection and subscription: the broker hands the hub the retained command again.
-      const connections: boolean[] = [];
-      const off = h.hub.bus.on('mqtt.connection', (e) => void connections.push(e.connected));
+      let from = connections.length;
       const mqtt = (h.hub as unknown as { mqtt: { conn: { client: { stream: Socket } } } }).mqtt;
       mqtt.conn.client.stream.destroy();
-      const rejected = await probe.next(
-        `${BASE}/bridge/event`,
-        (m) => (JSON.parse(m.payload) as BridgeEvent).type === 'command_rejected',
-        20_000,
-      );
-      await until('the hub online again', () => connections.includes(false) && connections.at(-1) === true, 20_000);
-      const event = JSON.parse(rejected.payload) as BridgeEvent;
-      assert.equal(event.data.topic, setTopic);
-      assert.equal(event.data.error, 'retained commands are ignored: clear the retained message');
-      // The agent's state after the resubscription has gone out: no restart happened.
-      assert.equal(await restarts(), 1);
+      await backOnline('the hub online again', from);
+      await until('the retained command rejected', () => rejections, (r) => r.some(retainedRejection), { timeoutMs: 20_000 });
+      assert.equal(await restarts(), 1, 'not run again');
       assert.equal((await h.api<AgentView>('GET', `/api/agents/${agent.id}`)).body.status, 'running');
 
-      // Clearing it, as asked, is silent.
-      const before = probe.messages.length;
-      await probe.publish(setTopic, '', { retain: true });
-      await probe.publish(`${BASE}/agent/${agent.id}/set`, 'bogus_word');
-      const next = await probe.upcoming(`${BASE}/bridge/event`, (m) => (JSON.parse(m.payload) as BridgeEvent).type === 'command_rejected');
-      assert.equal((JSON.parse(next.payload) as BridgeEvent).data.payload, 'bogus_word', 'the clearing itself was not rejected');
-      assert.equal(probe.messages.slice(before).filter((m) => (JSON.parse(m.payload) as BridgeEvent).type === 'command_rejected').length, 1);
-      assert.equal(await restarts(), 1);
-
-      // And after a broker restart (no persistence: the retained command is gone), still nothing.
-      const seen = connections.length;
+      // The broker restarts and still holds the command: the hub, subscribing again, is handed it once more.
+      await probe.close();
+      from = connections.length;
+      const before = rejections.length;
       await broker.stop();
       await broker.start();
-      await until('the hub back on the restarted broker', () => connections.slice(seen).includes(false) && connections.at(-1) === true, 40_000);
+      probe = await MqttProbe.connect(broker.url, [setTopic]);
+      assert.equal((await probe.seenOrNext(setTopic)).payload, 'restart', 'the broker kept the retained command');
+      await backOnline('the hub back on the restarted broker', from);
+      await until('the retained command rejected after the broker restart', () => rejections.slice(before), (r) => r.some(retainedRejection), { timeoutMs: 20_000 });
+      assert.equal(await restarts(), 1, 'not run after the broker restart');
+
+      // Clearing it, as asked, is silent, and nothing is handed to the hub at the next subscription.
+      const cleared = rejections.length;
+      await probe.publish(setTopic, '', { retain: true });
+      from = connections.length;
+      mqtt.conn.client.stream.destroy();
+      await backOnline('the hub online after the clearing', from);
+      // A live command sent now is handled after anything the resubscription delivered.
+      await probe.publish(setTopic, 'bogus_word');
+      await until('the live bogus command rejected', () => rejections.slice(cleared), (r) => r.some((x) => x.payload === 'bogus_word'));
+      assert.deepEqual(rejections.slice(cleared).map((r) => r.payload), ['bogus_word'], 'the clearing and the resubscription were not rejected');
       assert.equal(await restarts(), 1);
-      off();
+      // Its agent goes with it now, not at the end of the file among other hubs' agents.
+      await h.stop();
     } finally {
       await probe.close().catch(() => undefined);
     }
@@ -333,33 +352,36 @@ describe('a device deleted in Home Assistant, then its thing', () => {
       const device = `hearth_${NODE}_agent_${agent.id}`;
       const config = `homeassistant/device/${device}/config`;
       const state = `${BASE}/agent/${agent.id}`;
-      await probe.next(config, (m) => m.payload !== '');
-      await probe.next(state, (m) => m.payload !== '');
+      await probe.seenOrNext(config, (m) => m.payload !== '');
+      await probe.seenOrNext(state, (m) => m.payload !== '');
 
       // Home Assistant deletes the device at the user's request.
+      const hiding = probe.mark();
       await probe.publish(config, '', { retain: true });
-      await probe.next(`${BASE}/bridge/event`, (m) => (JSON.parse(m.payload) as BridgeEvent).type === 'device_hidden');
+      await probe.next(`${BASE}/bridge/event`, (m) => (JSON.parse(m.payload) as BridgeEvent).type === 'device_hidden', { since: hiding });
 
-      const deleting = probe.messages.length;
+      const deleting = probe.mark();
       assert.equal((await h.api('DELETE', `/api/agents/${agent.id}`)).status, 200);
-      await probe.next(state, (m) => m.payload === '', 10_000, deleting);
-      await until('the hidden row to go', async () => (await h.api<unknown[]>('GET', '/api/discovery/hidden')).body.length === 0);
+      await probe.next(state, (m) => m.payload === '', { since: deleting });
+      await until('the hidden row to go', async () => (await h.api<unknown[]>('GET', '/api/discovery/hidden')).body, (rows) => rows.length === 0);
 
       // A fresh subscriber: nothing retained on the state topic.
       const fresh = await MqttProbe.connect(h.brokerUrl, [state, `${BASE}/test/marker`]);
       try {
+        // Retained messages come before the client's own marker.
         await fresh.publish(`${BASE}/test/marker`, 'after');
-        await fresh.next(`${BASE}/test/marker`);
+        await fresh.seenOrNext(`${BASE}/test/marker`);
         assert.equal(fresh.last(state), undefined, 'no retained state left behind');
       } finally {
         await fresh.close();
       }
 
-      const from = probe.messages.length;
+      const from = probe.mark();
       const again = await createAgent(h, { name: 'phoenix', command: 'sleep', args: ['3703'] });
       assert.equal(again.id, agent.id);
-      const published = await probe.next(config, (m) => m.payload !== '', 10_000, from);
+      const published = await probe.next(config, (m) => m.payload !== '', { since: from });
       assert.equal((JSON.parse(published.payload) as { state_topic: string }).state_topic, state);
+      await h.stop();
     } finally {
       await probe.close();
     }

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { discoveryMessage, discoveryTopic } from '../src/entities/discovery.js';
 import { hubEntities, mountField } from '../src/entities/hub.js';
 import type { Component, DiscoveryMessage, EntityContext, JsonValue, ThingView } from '../src/entities/types.js';
-import { LOG_LEVELS } from '../src/hub/config/settings.js';
+import { LOG_LEVELS } from '../src/hub/config/types.js';
 import type { HubState } from '../src/hub/hub-state.js';
 import type { HostMetrics } from '../src/hub/metrics/types.js';
 import { DiscoveryRegistry, discoveryViolations } from './helpers/ha-rules.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { AssertionError } from 'node:assert';
 import { describe, it } from 'node:test';
-import { DiscoveryRegistry, discoveryViolations } from './helpers/ha-rules.js';
+import { DiscoveryRegistry, discoveryViolations, renderTemplate } from './helpers/ha-rules.js';
 
 type Obj = Record<string, unknown>;
 const TOPIC = 'homeassistant/device/garage_1/config';
@@ -304,5 +304,29 @@ describe('DiscoveryRegistry', () => {
       () => reg.assertValid(TOPIC, one(sensor({ device_class: 'temperature', entity_category: 'config' }))),
       (e: unknown) => e instanceof AssertionError && /no unit_of_measurement/.test(e.message) && /entity_category config/.test(e.message),
     );
+  });
+});
+
+describe('template rendering (the Jinja subset the entity templates use)', () => {
+  const s = { status: 'running', pid: 42, exit: 0, none: null, mem: 3 * 1048576 + 104858, t: { 'a b': 1.5 }, on: true };
+  it('renders values, None for null, 0 as 0, and Python booleans', () => {
+    assert.equal(renderTemplate('{{ value_json.status }}', s), 'running');
+    assert.equal(renderTemplate('{{ value_json.none if value_json.none is not none else None }}', s), 'None');
+    assert.equal(renderTemplate('{{ value_json.exit if value_json.exit is not none else None }}', s), '0');
+    assert.equal(renderTemplate('{{ value_json.on }}', s), 'True');
+    assert.equal(renderTemplate("{{ value_json.t['a b'] if value_json.t['a b'] is defined else None }}", s), '1.5');
+    assert.equal(renderTemplate("{{ value_json.t['c'] if value_json.t['c'] is defined else None }}", s), 'None');
+  });
+  it('conditions, membership, arithmetic, round and tojson', () => {
+    assert.equal(renderTemplate("{{ 'ON' if value_json.status in ['starting', 'running'] else 'OFF' }}", s), 'ON');
+    assert.equal(renderTemplate("{{ 'ON' if value_json.none else 'OFF' }}", s), 'OFF');
+    assert.equal(renderTemplate('{{ ((value_json.mem or 0) / 1048576) | round(1) }}', s), '3.1');
+    assert.equal(renderTemplate('{{ ((value_json.none or 0) / 1048576) | round(1) }}', s), '0');
+    assert.deepEqual(JSON.parse(renderTemplate('{{ {"pid": value_json.pid, "gone": value_json.nope} | tojson }}', s)), { pid: 42, gone: null });
+    assert.equal(renderTemplate('{"log_level": "{{ value }}"}', {}, 'debug'), '{"log_level": "debug"}');
+  });
+  it('refuses what it does not know rather than rendering it wrong', () => {
+    assert.throws(() => renderTemplate('{{ value_json.status | upper }}', s), /unknown filter "upper"/);
+    assert.throws(() => renderTemplate('{{ value_json.status is string }}', s), /unknown test "string"/);
   });
 });

@@ -8,16 +8,27 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onCleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/tmp.js';
-import { until } from './helpers/wait.js';
+import { positivePid, until, untilTrue } from './helpers/wait.js';
 import { HealthCheck, type CheckResult, type HealthCheckDeps } from '../src/hub/supervisor/health-checks.js';
 import { groupMembers } from '../src/hub/supervisor/procfs.js';
-import type { HealthCheckSpec } from '../src/hub/agents/schema.js';
+import type { HealthCheckSpec } from '../src/hub/supervisor/spec.js';
 import type { MqttAccess } from '../src/hub/mqtt-access.js';
 
 /** Our MqttAccess interface, in memory: subscribe/publish on exact topics. */
 class MemoryMqtt extends EventEmitter implements MqttAccess {
-  connected = true;
+  private up = true;
+  /** How often a check asked whether MQTT is up: a heartbeat check asks at every tick. */
+  asked = 0;
   subscribers = 0;
+
+  get connected(): boolean {
+    this.asked++;
+    return this.up;
+  }
+
+  set connected(up: boolean) {
+    this.up = up;
+  }
 
   subscribe(filter: string, handler: (topic: string, payload: string) => void): () => void {
     const listener = (payload: string): void => handler(filter, payload);
@@ -48,7 +59,7 @@ function run(spec: HealthCheckSpec, deps: HealthCheckDeps = { mqtt: noMqtt }): {
   /** The n-th verdict from now (1 = the next one). */
   const next = (n = 1): Promise<CheckResult> => {
     const want = results.length + n;
-    return until(`verdict #${want} of the ${spec.type} check`, () => results[want - 1], 10_000, 10);
+    return until(`verdict #${want} of the ${spec.type} check`, () => results[want - 1], (r) => r !== undefined, { everyMs: 10 }) as Promise<CheckResult>;
   };
   return { check, results, next };
 }
@@ -72,12 +83,16 @@ describe('health checks', { concurrency: true }, () => {
       const port = await listen(server);
       onCleanup(() => new Promise((r) => server.close(r)));
 
-      const started = Date.now();
+      // A 30 s interval: a verdict within next()'s 10 s can only be the early first check.
+      const slow = run({ type: 'http', url: `http://127.0.0.1:${port}/health`, interval_s: 30, timeout_s: 0.5 });
+      const early = await slow.next();
+      assert.equal(early.ok, true, early.detail);
+      slow.check.stop();
+
       const { check, next } = run({ type: 'http', url: `http://127.0.0.1:${port}/health`, interval_s: 1, timeout_s: 0.5 });
       const first = await next();
       assert.equal(first.ok, true, first.detail);
       assert.match(first.detail, /200/);
-      assert.ok(first.at - started >= 900 && first.at - started < 3000, `first verdict after ${first.at - started} ms`);
 
       status = 500;
       const second = await next();
@@ -146,7 +161,7 @@ describe('health checks', { concurrency: true }, () => {
       // Ticks at 1, 2, 3 s; the first check lasts until 2.5 s, so the tick at 2 s is skipped.
       const { check, next } = run({ type: 'http', url: `http://127.0.0.1:${port}/`, interval_s: 1, timeout_s: 5 });
       assert.equal((await next()).ok, true);
-      await until('the check after the skipped tick', () => requests === 2, 5000, 10);
+      await untilTrue('the check after the skipped tick', () => requests === 2, { timeoutMs: 5000, everyMs: 10 });
       assert.equal(most, 1, 'one request at a time');
       check.stop();
     });
@@ -215,9 +230,9 @@ describe('health checks', { concurrency: true }, () => {
       check.stop();
       assert.equal(r.ok, false);
       assert.match(r.detail, /timed out after 0\.5 s/);
-      const pgid = Number(readFileSync(pidFile, 'utf8'));
-      assert.ok(pgid > 0);
-      await until('no process left in its group', () => groupMembers(pgid).length === 0, 5000);
+      const pgid = positivePid(readFileSync(pidFile, 'utf8'));
+      assert.ok(pgid, 'the command wrote its pid before it was killed');
+      await until('no process left in its group', () => groupMembers(pgid), (left) => left.length === 0, { timeoutMs: 5000 });
     });
 
     it('stop() kills a command in flight and reports nothing more', async () => {
@@ -230,40 +245,52 @@ describe('health checks', { concurrency: true }, () => {
         interval_s: 1,
         timeout_s: 60,
       });
-      const pgid = await until('the check command running', () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 5000, 10);
-      await until('its sleeps started', () => groupMembers(pgid).length === 3, 5000, 10);
+      const pgid = (await until('the check command running', () => (existsSync(pidFile) ? positivePid(readFileSync(pidFile, 'utf8')) : undefined), (p) => p !== undefined, { timeoutMs: 5000, everyMs: 10 }))!;
+      await until('its sleeps started', () => groupMembers(pgid), (m) => m.length === 3, { timeoutMs: 5000, everyMs: 10 });
       check.stop();
       assert.equal(check.running, false);
-      await until('no process left in its group', () => groupMembers(pgid).length === 0, 5000);
+      await until('no process left in its group', () => groupMembers(pgid), (left) => left.length === 0, { timeoutMs: 5000 });
+      // Once this process reaped the shell, the check has seen its exit and would report it within
+      // the 200 ms it leaves the pipes to drain: a later timer fires after that one.
+      await untilTrue('the command reaped', () => !existsSync(`/proc/${pgid}`), { timeoutMs: 5000 });
+      await new Promise((r) => setTimeout(r, 300));
       assert.equal(results.length, 0, 'a stopped check gives no verdict');
     });
   });
 
   describe('mqtt heartbeat check', { concurrency: true }, () => {
-    it('is ok while heartbeats come, not when they stop; first verdict after interval_s; stop unsubscribes', async () => {
+    it('is ok while heartbeats come, not when they stop; stop unsubscribes', async () => {
       const mqtt = new MemoryMqtt();
       const topic = 'agents/bot/heartbeat';
       const beat = setInterval(() => void mqtt.publish(topic, 'alive'), 200);
       onCleanup(() => clearInterval(beat));
 
-      const started = Date.now();
       const { check, next } = run({ type: 'mqtt', topic, interval_s: 1, timeout_s: 0.5 }, { mqtt });
       assert.equal(mqtt.subscribers, 1);
       const first = await next();
-      assert.ok(first.at - started >= 950, `first verdict after ${first.at - started} ms`);
       assert.equal(first.ok, true, first.detail);
       assert.match(first.detail, /heartbeat on agents\/bot\/heartbeat/);
 
       clearInterval(beat);
       // Within interval + timeout of the last beat it still counts; then it does not.
-      const verdict = await until('a failing verdict', async () => {
-        const r = await next();
-        return r.ok ? undefined : r;
-      });
+      const verdict = await until('a failing verdict', () => next(), (r) => !r.ok);
       assert.match(verdict.detail, /no heartbeat on agents\/bot\/heartbeat for/);
 
       check.stop();
       assert.equal(mqtt.subscribers, 0, 'unsubscribed');
+    });
+
+    it('gives its first verdict after interval_s, not at the early first check of the other types', async () => {
+      const mqtt = new MemoryMqtt();
+      const topic = 'agents/late/heartbeat';
+      const { check, next } = run({ type: 'mqtt', topic, interval_s: 3, timeout_s: 0.5 }, { mqtt });
+      // The first heartbeat comes after the 2 s an early check would wait and before interval_s: a
+      // first verdict any earlier would be a failure. Timers fire in order, so load cannot reorder it.
+      const late = setTimeout(() => void mqtt.publish(topic, 'alive'), 2200);
+      onCleanup(() => clearTimeout(late));
+      const first = await next();
+      assert.equal(first.ok, true, first.detail);
+      check.stop();
     });
 
     it('fails with no heartbeat at all, and gives no verdict while the hub has no MQTT', async () => {
@@ -274,8 +301,10 @@ describe('health checks', { concurrency: true }, () => {
 
       mqtt.connected = false;
       const before = results.length;
-      // A tick without MQTT gives no verdict; then MQTT is back.
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const asked = mqtt.asked;
+      // A tick without MQTT (it asks whether MQTT is up, and gives its verdict in the same turn)
+      // gives no verdict; then MQTT is back.
+      await untilTrue('a tick without MQTT', () => mqtt.asked > asked);
       assert.equal(results.length, before, 'no verdict without MQTT');
       mqtt.connected = true;
       await mqtt.publish('silent', 'hi');

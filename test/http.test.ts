@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { api, startHub, type HubHandle } from './helpers/hub.js';
+import { until } from './helpers/wait.js';
 
 describe('HTTP API', () => {
   let h: HubHandle;
@@ -29,7 +30,7 @@ describe('HTTP API', () => {
     }
     const sneaky = await api(h.http, null, 'POST', '/%61pi/agents', { name: 'pwn', command: 'touch', args: ['/tmp/hearth-pwned'] });
     assert.equal(sneaky.status, 401);
-    assert.equal((await h.api<unknown[]>('GET', '/api/agents')).body.length, 0, 'nothing was created');
+    assert.equal((await h.api('GET', '/api/agents/pwn')).status, 404, 'nothing was created');
   });
 
   it('generates the admin token once, readable only by its owner', async () => {
@@ -63,13 +64,11 @@ describe('HTTP API', () => {
 
   it('returns metric history from the database, averaged per step', async () => {
     // Samples come every second in tests; wait for three of them to be stored.
-    let r;
-    for (let i = 0; i < 100; i++) {
-      r = await h.api<{ step: number; series: string[]; points: Array<{ t: string; values: Record<string, number> }> }>('GET', '/api/system-metrics/history?since=10m&step=1');
-      if (r.body.points.length >= 3) break;
-      await new Promise((resolve) => h.hub.bus.on('metrics.sampled', () => resolve(undefined)));
-    }
-    assert.ok(r && r.body.points.length >= 3, 'three samples stored');
+    const r = await until(
+      'three stored samples',
+      () => h.api<{ step: number; series: string[]; points: Array<{ t: string; values: Record<string, number> }> }>('GET', '/api/system-metrics/history?since=10m&step=1'),
+      (x) => x.status === 200 && x.body.points.length >= 3,
+    );
     assert.equal(r.body.step, 1);
     assert.ok(r.body.series.includes('cpu_percent'));
     assert.ok(r.body.series.includes('disk./'));
@@ -101,9 +100,10 @@ describe('HTTP API', () => {
     assert.match(big.body.error, /too large/i);
     const broken = await h.api<{ error: string }>('POST', '/api/discovery/hearth_testnode/show', '{"x":');
     assert.equal(broken.status, 400);
-    assert.ok(broken.body.error.length > 0);
+    assert.match(broken.body.error, /JSON/i);
     const badId = await h.api<{ error: string }>('POST', '/api/discovery/..%2F..%2Fetc/show');
     assert.equal(badId.status, 400);
+    assert.match(badId.body.error, /device_id/);
   });
 
   it('documents itself: OpenAPI at /docs/json, browsable at /docs', async () => {
@@ -116,38 +116,53 @@ describe('HTTP API', () => {
     assert.match(await page.text(), /swagger/i);
   });
 
-  it('streams every state change over the /api/events WebSocket, with the token', async () => {
-    const encoded = new WebSocket(`${h.http.replace('http', 'ws')}/%61pi/events`);
-    const encodedCode = await new Promise<number>((resolve) => encoded.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
-    assert.equal(encodedCode, 401);
-    encoded.on('error', () => undefined);
-    encoded.terminate();
-    const refused = new WebSocket(`${h.http.replace('http', 'ws')}/api/events`);
-    const code = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
-    assert.equal(code, 401);
-    refused.on('error', () => undefined);
-    refused.terminate();
+  it('refuses the /api/events WebSocket without the token, also on an encoded path, and an unknown event type', async () => {
+    for (const path of ['/%61pi/events', '/api/events']) {
+      const ws = new WebSocket(`${h.http.replace('http', 'ws')}${path}`);
+      ws.on('error', () => undefined);
+      const code = await new Promise<number>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+      ws.terminate();
+      assert.equal(code, 401, path);
+    }
+    const odd = new WebSocket(`${h.http.replace('http', 'ws')}/api/events?types=thing.changed,nope&token=${encodeURIComponent(h.token)}`);
+    const closed = await new Promise<number>((resolve) => odd.on('close', (c) => resolve(c)));
+    assert.equal(closed, 1008);
+  });
 
-    const ws = new WebSocket(`${h.http.replace('http', 'ws')}/api/events?token=${encodeURIComponent(h.token)}`);
+  it('streams each state change over the /api/events WebSocket as its own event, in order', async () => {
+    // A hub of its own: this test creates things, which the other tests' hub must not see.
+    const own = await startHub();
+    const ws = new WebSocket(`${own.http.replace('http', 'ws')}/api/events?types=thing.changed,thing.removed,job.changed&token=${encodeURIComponent(own.token)}`);
     const seen: Array<{ type: string; data: Record<string, unknown> }> = [];
-    const hubChange = new Promise<{ type: string; data: Record<string, unknown> }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no thing.changed in 10 s; saw ${seen.map((s) => s.type).join(', ')}`)), 10_000);
-      ws.on('message', (raw) => {
-        const msg = JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> };
-        seen.push(msg);
-        if (msg.type === 'thing.changed') {
-          clearTimeout(timer);
-          resolve(msg);
-        }
-      });
-    });
+    ws.on('message', (raw) => seen.push(JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> }));
     try {
-      const msg = await hubChange;
-      assert.equal(msg.data.kind, 'hub');
-      assert.equal(seen[0]?.type, 'hello');
-      assert.ok((msg.data.state as { metrics: { cpu_percent: number } }).metrics.cpu_percent >= 0);
+      await until('the hello', () => seen, (s) => s[0]?.type === 'hello');
+      /** What the stream said about agent ws_agent, in order: its settled statuses (a passing `starting` may be folded into the next), then `removed`. */
+      const agentStory = (): string[] =>
+        seen
+          .filter((m) => m.data.kind === 'agent' && m.data.id === 'ws_agent')
+          .map((m) => (m.type === 'thing.removed' ? 'removed' : String((m.data.state as { status: string }).status)))
+          .filter((st) => st !== 'starting' && st !== 'stopping')
+          .filter((st, i, all) => st !== all[i - 1]);
+      const step = async (what: string, act: () => Promise<number>, want: string[]): Promise<void> => {
+        assert.ok([200, 201].includes(await act()), what);
+        await until(`the events of ${what}`, agentStory, (got) => got.at(-1) === want.at(-1));
+        assert.deepEqual(agentStory(), want, what);
+      };
+      await step('create', async () => (await own.api('POST', '/api/agents', { name: 'ws agent', command: 'sleep', args: ['600'], autostart: false })).status, ['stopped']);
+      await step('start', async () => (await own.api('POST', '/api/agents/ws_agent/start')).status, ['stopped', 'running']);
+      await step('stop', async () => (await own.api('POST', '/api/agents/ws_agent/stop')).status, ['stopped', 'running', 'stopped']);
+      await step('delete', async () => (await own.api('DELETE', '/api/agents/ws_agent')).status, ['stopped', 'running', 'stopped', 'removed']);
+
+      assert.equal((await own.api('POST', '/api/tasks', { name: 'ws task', action: { type: 'command', command: 'true' } })).status, 201);
+      const run = await own.api<{ id: number }>('POST', '/api/tasks/ws_task/run');
+      const jobStory = (): string[] => seen.filter((m) => m.type === 'job.changed' && m.data.id === run.body.id).map((m) => String(m.data.status)).filter((st, i, all) => st !== all[i - 1]);
+      await until('the job events to its end', jobStory, (got) => got.at(-1) === 'succeeded');
+      assert.deepEqual(jobStory(), ['running', 'succeeded']);
+      assert.ok(seen.every((m) => ['hello', 'thing.changed', 'thing.removed', 'job.changed'].includes(m.type)), 'only the types asked for');
     } finally {
       ws.terminate();
+      await own.stop();
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The job manager against a real SQLite database and a real event bus: a job's life, failures,
- * timeouts, cancel, skip, recovery after the hub was killed mid-job (with a real leftover process
- * group), pruning, listing; and the /api/jobs routes on a bare Fastify.
+ * The job manager against a real database (SQLite, or PostgreSQL with HEARTH_TEST_DB=postgres) and
+ * a real event bus: a job's life, failures, timeouts, cancel, skip, recovery after the hub was
+ * killed mid-job (with a real leftover process group), pruning, listing; and the /api/jobs routes
+ * on a bare Fastify.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,9 +24,10 @@ import { createLogger } from '../src/hub/logger.js';
 import { startTimeOf } from '../src/hub/supervisor/procfs.js';
 import { ajv, ajvText } from '../src/hub/validate.js';
 import { onCleanup } from './helpers/cleanup.js';
+import { databaseEnv } from './helpers/database.js';
 import { pidsWith } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 
 const DAY = 86_400_000;
 
@@ -41,7 +43,8 @@ interface Setup {
 
 async function setup(): Promise<Setup> {
   const dataDir = tempDir('hearth-jobs-test-');
-  const ds = await openDatabase({ dataDir, url: '' });
+  // SQLite in the data dir, or this run's PostgreSQL (HEARTH_TEST_DB=postgres).
+  const ds = await openDatabase({ dataDir, url: (await databaseEnv(dataDir)).HEARTH_DATABASE_URL ?? '' });
   onCleanup(() => ds.destroy());
   const logger = createLogger('silent');
   const bus = new EventBus(logger);
@@ -58,6 +61,24 @@ function waitForAbort(seen?: (job: JobHandle) => void) {
       seen?.(job);
       job.signal.addEventListener('abort', () => resolve({ ok: false, exit_code: null, error: 'killed by SIGTERM' }), { once: true });
     });
+}
+
+/**
+ * Work the test holds open: `handle` resolves with the job's handle once it runs; the work ends
+ * with `outcome` when the test calls `release`. What the test checks meanwhile fails the test, not
+ * the job.
+ */
+function heldWork(outcome: { ok: boolean; exit_code?: number }) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let gotHandle!: (job: JobHandle) => void;
+  const handle = new Promise<JobHandle>((r) => (gotHandle = r));
+  const work = async (job: JobHandle) => {
+    gotHandle(job);
+    await released;
+    return outcome;
+  };
+  return { work, handle, release };
 }
 
 async function rejectsWith(p: Promise<unknown>, kind: HubError['kind'], message: RegExp): Promise<void> {
@@ -95,9 +116,10 @@ describe('JobManager', () => {
     assert.deepEqual(events.map((e) => e.status), ['pending']);
 
     let handleId = 0;
+    let runningInside: number[] = [];
     const final = await jobs.run(created.id, async (job) => {
       handleId = job.id;
-      assert.deepEqual(jobs.running('backup'), [created.id]);
+      runningInside = jobs.running('backup');
       job.step('copying');
       job.progress(42.4);
       job.output('stdout', Buffer.from('line 1\nline 2\n'));
@@ -106,6 +128,7 @@ describe('JobManager', () => {
       return { ok: true, exit_code: 0 };
     });
     assert.equal(handleId, created.id);
+    assert.deepEqual(runningInside, [created.id], 'listed as running while its work runs');
     assert.equal(final.status, 'succeeded');
     assert.equal(final.progress, 100);
     assert.equal(final.exit_code, 0);
@@ -139,18 +162,20 @@ describe('JobManager', () => {
   it('throttles progress to a few writes a second, yet stores and emits the latest value; clamps it', async () => {
     const { ds, jobs, events } = await setup();
     const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const final = await jobs.run(id, async (job) => {
-      for (let p = 1; p <= 97; p++) job.progress(p);
-      // The latest value lands within the throttle window, in the database and on the bus.
-      await until('progress 97 stored', async () => (await row(ds, id))?.progress === 97);
-      assert.equal(events.at(-1)?.progress, 97);
-      assert.ok(events.filter((e) => e.status === 'running').length <= 3, `${events.length} events for 97 progress calls`);
-      job.progress(250);
-      await until('progress clamped to 100', async () => (await row(ds, id))?.progress === 100);
-      job.progress(-5);
-      job.progress(Number.NaN);
-      return { ok: false, exit_code: 1 };
-    });
+    const held = heldWork({ ok: false, exit_code: 1 });
+    const running = jobs.run(id, held.work);
+    const job = await held.handle;
+    for (let p = 1; p <= 97; p++) job.progress(p);
+    // The latest value lands within the throttle window, in the database and on the bus.
+    await until('progress 97 stored', () => row(ds, id), (r) => r?.progress === 97);
+    await until('progress 97 on the bus', () => events.at(-1)?.progress, (p) => p === 97);
+    assert.ok(events.filter((e) => e.status === 'running').length <= 3, `${events.length} events for 97 progress calls`);
+    job.progress(250);
+    await until('progress clamped to 100', () => row(ds, id), (r) => r?.progress === 100);
+    job.progress(-5);
+    job.progress(Number.NaN);
+    held.release();
+    const final = await running;
     assert.equal(final.status, 'failed');
     assert.equal(final.progress, 0, 'the last value (clamped) is what is stored at the end');
     assert.equal((await row(ds, id))?.progress, 0);
@@ -213,7 +238,7 @@ describe('JobManager', () => {
     const { ds, jobs, events } = await setup();
     const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     const running = jobs.run(id, waitForAbort());
-    await until('running', () => events.some((e) => e.id === id && e.status === 'running'));
+    await untilTrue('running', () => events.some((e) => e.id === id && e.status === 'running'));
     const cancelled = await jobs.cancel(id);
     assert.equal(cancelled.status, 'cancelled');
     assert.equal(cancelled.error, 'cancelled');
@@ -238,13 +263,13 @@ describe('JobManager', () => {
   it('stores the pid and start time of the process a job runs, and clears them at the end', async () => {
     const { ds, jobs } = await setup();
     const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const v = await jobs.run(id, async (job) => {
-      job.process(process.pid);
-      await until('pid stored', async () => (await row(ds, id))?.pid === process.pid);
-      assert.equal((await row(ds, id))?.pid_start_time, startTimeOf(process.pid));
-      return { ok: true };
-    });
-    assert.equal(v.status, 'succeeded');
+    const held = heldWork({ ok: true });
+    const running = jobs.run(id, held.work);
+    (await held.handle).process(process.pid);
+    const stored = await until('pid stored', () => row(ds, id), (r) => r?.pid === process.pid);
+    assert.equal(stored?.pid_start_time, startTimeOf(process.pid));
+    held.release();
+    assert.equal((await running).status, 'succeeded');
     const r = await row(ds, id);
     assert.equal(r?.pid, null);
     assert.equal(r?.pid_start_time, null);
@@ -266,7 +291,7 @@ describe('JobManager', () => {
     const { jobs } = await setup();
     const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     const running = jobs.run(id, waitForAbort());
-    await until('running', () => jobs.running('t').length === 1);
+    await untilTrue('running', () => jobs.running('t').length === 1);
     await jobs.stop();
     const v = await running;
     assert.equal(v.status, 'interrupted');
@@ -290,7 +315,7 @@ describe('JobManager', () => {
         // already gone
       }
     });
-    await until('both sleeps', () => sleeps(4201).length === 1 && sleeps(4202).length === 1);
+    await untilTrue('both sleeps', () => sleeps(4201).length === 1 && sleeps(4202).length === 1);
 
     const { id } = await first.create('task', { task_id: 'nightly', trigger: 'schedule' });
     const repo = ds.getRepository(Job);
@@ -401,7 +426,7 @@ describe('/api/jobs routes', () => {
     });
     const live = await jobs.create('task', { task_id: 'web', trigger: 'manual' });
     const running = jobs.run(live.id, waitForAbort());
-    await until('running', () => events.some((e) => e.id === live.id && e.status === 'running'));
+    await untilTrue('running', () => events.some((e) => e.id === live.id && e.status === 'running'));
 
     const list = await app.inject({ method: 'GET', url: '/api/jobs?task_id=web&status=succeeded' });
     assert.equal(list.statusCode, 200);

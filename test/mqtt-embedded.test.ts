@@ -21,9 +21,10 @@ describe('hub on the embedded broker', () => {
     const h = await startHub();
     const probe = await MqttProbe.connect(h.brokerUrl);
     try {
-      const state = await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'online');
+      // Retained: a client that connects after the start gets them at once.
+      const state = await probe.seenOrNext(`${BASE}/bridge/state`, (m) => m.payload === 'online');
       assert.equal(state.retain, true, 'bridge/state is retained');
-      const config = await probe.next(CONFIG);
+      const config = await probe.seenOrNext(CONFIG);
       assert.equal(config.retain, true);
       const d = JSON.parse(config.payload) as Discovery;
       assert.deepEqual(d.dev.identifiers, [`hearth_${NODE}`]);
@@ -40,7 +41,7 @@ describe('hub on the embedded broker', () => {
       assert.equal(d.cmps.load_1!.entity_category, 'diagnostic');
       assert.equal(d.cmps.cpu!.entity_category, undefined);
 
-      const first = await probe.next(`${BASE}/metrics`);
+      const first = await probe.seenOrNext(`${BASE}/metrics`);
       assert.equal(first.retain, true);
       const m = JSON.parse(first.payload) as Record<string, unknown>;
       assert.equal(typeof m.cpu_percent, 'number');
@@ -49,10 +50,10 @@ describe('hub on the embedded broker', () => {
       assert.equal(m.agents, 0);
       assert.equal(m.problem, false);
       // HEARTH_METRICS_INTERVAL=1 in tests: a fresh sample follows.
-      const next = await probe.upcoming(`${BASE}/metrics`);
+      const next = await probe.next(`${BASE}/metrics`);
       assert.notEqual(JSON.parse(next.payload).timestamp, m.timestamp);
 
-      const info = JSON.parse((await probe.next(`${BASE}/bridge/info`)).payload) as Record<string, unknown>;
+      const info = JSON.parse((await probe.seenOrNext(`${BASE}/bridge/info`)).payload) as Record<string, unknown>;
       assert.equal(info.node_id, NODE);
       assert.deepEqual((info.broker as { mode: string }).mode, 'embedded');
     } finally {
@@ -62,30 +63,36 @@ describe('hub on the embedded broker', () => {
   });
 
   it('publishes discovery and states again when Home Assistant comes online', async () => {
-    const h = await startHub();
+    // No sample in the test's time: any config or state that comes now is the republish.
+    const h = await startHub({ HEARTH_METRICS_INTERVAL: '3600' });
     const probe = await MqttProbe.connect(h.brokerUrl);
     try {
-      await probe.next(CONFIG);
-      const again = probe.upcoming(CONFIG);
-      const state = probe.upcoming(`${BASE}/metrics`);
+      const retained = await probe.seenOrNext(`${BASE}/metrics`);
+      await probe.seenOrNext(CONFIG);
+      const mark = probe.mark();
       await probe.publish('homeassistant/status', 'online');
-      assert.ok(JSON.parse((await again).payload).cmps.cpu);
-      await state;
+      const again = await probe.next(CONFIG, () => true, { since: mark });
+      assert.ok(JSON.parse(again.payload).cmps.cpu);
+      const state = await probe.next(`${BASE}/metrics`, () => true, { since: mark });
+      // The very sample it had: sent again, not a new one.
+      assert.equal(state.payload, retained.payload);
+      await probe.next(`${BASE}/bridge/info`, () => true, { since: mark });
     } finally {
       await probe.close();
     }
   });
 
   it('answers bridge requests, with transaction, and refuses bad ones clearly', async () => {
-    const h = await startHub();
+    // A level the test then changes (whatever HEARTH_TEST_LOG asks for).
+    const h = await startHub({ HEARTH_LOG_LEVEL: 'warn' });
     const probe = await MqttProbe.connect(h.brokerUrl, [`${BASE}/bridge/#`]);
     const ask = async (path: string, payload: string): Promise<Record<string, unknown>> => {
-      const reply = probe.upcoming(`${BASE}/bridge/response/${path}`);
+      const mark = probe.mark();
       await probe.publish(`${BASE}/bridge/request/${path}`, payload);
-      return JSON.parse((await reply).payload) as Record<string, unknown>;
+      return JSON.parse((await probe.next(`${BASE}/bridge/response/${path}`, () => true, { since: mark })).payload) as Record<string, unknown>;
     };
     try {
-      await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'online');
+      await probe.seenOrNext(`${BASE}/bridge/state`, (m) => m.payload === 'online');
       const info = await ask('info', JSON.stringify({ transaction: 'abc' }));
       assert.equal(info.status, 'ok');
       assert.equal(info.transaction, 'abc');
@@ -112,13 +119,14 @@ describe('hub on the embedded broker', () => {
       const wrong = await ask('options', JSON.stringify({ log_level: 'loud' }));
       assert.equal(wrong.status, 'error');
       assert.match(String(wrong.error), /log_level/);
-      assert.equal(h.hub.info().log_level, 'silent', 'a refused request changes nothing');
+      assert.equal(h.hub.info().log_level, 'warn', 'a refused request changes nothing');
 
       // The log-level select in Home Assistant sends exactly this (its command_template).
+      const mark = probe.mark();
       const set = await ask('options', '{"log_level": "debug"}');
       assert.deepEqual(set, { status: 'ok', data: { log_level: 'debug' } });
       assert.equal(h.hub.logger.level, 'debug');
-      await probe.upcoming(`${BASE}/bridge/info`, (m) => JSON.parse(m.payload).log_level === 'debug');
+      await probe.next(`${BASE}/bridge/info`, (m) => JSON.parse(m.payload).log_level === 'debug', { since: mark });
       // The hub keeps running after all that.
       assert.equal((await ask('health_check', '{}')).status, 'ok');
     } finally {
@@ -131,26 +139,28 @@ describe('hub on the embedded broker', () => {
     const h = await startHub({ HEARTH_BROKER_PORT: String(await freePort()), HEARTH_HTTP_PORT: String(await freePort()) });
     const probe = await MqttProbe.connect(h.brokerUrl, [`${BASE}/bridge/response/#`, `${BASE}/bridge/state`]);
     try {
-      const reply = probe.upcoming(`${BASE}/bridge/response/restart`);
-      const offline = probe.upcoming(`${BASE}/bridge/state`, (m) => m.payload === 'offline');
+      const mark = probe.mark();
       await probe.publish(`${BASE}/bridge/request/restart`, '{}');
-      assert.equal(JSON.parse((await reply).payload).status, 'ok');
-      await offline;
+      assert.equal(JSON.parse((await probe.next(`${BASE}/bridge/response/restart`, () => true, { since: mark })).payload).status, 'ok');
+      await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'offline', { since: mark });
     } finally {
       await probe.close();
     }
-    // The embedded broker restarts with the hub: a new client sees it online again.
-    const back = await until('the hub to come back', async () => {
-      try {
+    // The embedded broker restarts with the hub: a new client sees it online again (a client
+    // that connects while the hub is down gets the retained offline, or no answer).
+    await until(
+      'a new client to see the hub online again',
+      async () => {
         const p = await MqttProbe.connect(h.brokerUrl, [`${BASE}/bridge/state`]);
-        const online = await p.next(`${BASE}/bridge/state`, (m) => m.payload === 'online', 2000).then(() => true, () => false);
-        await p.close();
-        return online;
-      } catch {
-        return false;
-      }
-    }, 15_000, 200);
-    assert.equal(back, true);
+        try {
+          return (await p.seenOrNext(`${BASE}/bridge/state`, () => true, 2000)).payload;
+        } finally {
+          await p.close();
+        }
+      },
+      (state) => state === 'online',
+      { timeoutMs: 15_000, everyMs: 200 },
+    );
     assert.equal((await h.api('GET', '/api/health')).status, 200);
   });
 
@@ -160,7 +170,7 @@ describe('hub on the embedded broker', () => {
     await assert.rejects(MqttProbe.connect(h.brokerUrl, [], { username: 'ha', password: 'wrong' }), /Bad username or password|Not authorized|bad user/i);
     const ok = await MqttProbe.connect(h.brokerUrl, [CONFIG], { username: 'ha', password: 's3cret' });
     try {
-      await ok.next(CONFIG);
+      await ok.seenOrNext(CONFIG);
     } finally {
       await ok.close();
     }
@@ -170,27 +180,29 @@ describe('hub on the embedded broker', () => {
     const h = await startHub();
     const probe = await MqttProbe.connect(h.brokerUrl);
     try {
-      await probe.next(CONFIG);
-      await probe.next(`${BASE}/metrics`);
+      await probe.seenOrNext(CONFIG);
+      await probe.seenOrNext(`${BASE}/metrics`);
       // What Home Assistant does when the user deletes an MQTT device: empty retained config.
+      const deleting = probe.mark();
       await probe.publish(CONFIG, '', { retain: true });
-      const hidden = await probe.next(`${BASE}/bridge/event`, (m) => JSON.parse(m.payload).type === 'device_hidden');
+      const hidden = await probe.next(`${BASE}/bridge/event`, (m) => JSON.parse(m.payload).type === 'device_hidden', { since: deleting });
       assert.deepEqual(JSON.parse(hidden.payload).data, { device_id: `hearth_${NODE}` });
       const list = await h.api<Array<{ device_id: string }>>('GET', '/api/discovery/hidden');
       assert.deepEqual(list.body.map((d) => d.device_id), [`hearth_${NODE}`]);
-      // Two more samples go by without a state or config for the hidden device.
-      const mark = probe.messages.length;
-      await probe.upcoming(`${BASE}/bridge/info`);
-      await probe.upcoming(`${BASE}/bridge/info`);
+      // Two more samples go by (each one refreshes bridge/info) without a state or config for it.
+      const mark = probe.mark();
+      await probe.next(`${BASE}/bridge/info`);
+      await probe.next(`${BASE}/bridge/info`);
       const after = probe.messages.slice(mark).map((m) => m.topic);
       assert.ok(!after.includes(`${BASE}/metrics`), 'no metrics state while hidden');
       assert.ok(!after.includes(CONFIG), 'no discovery while hidden');
 
       assert.equal((await h.api('POST', '/api/discovery/hearth_nope/show')).status, 404);
-      const back = probe.upcoming(CONFIG, (m) => m.payload !== '');
+      const showing = probe.mark();
       const shown = await h.api('POST', `/api/discovery/hearth_${NODE}/show`);
       assert.equal(shown.status, 200);
-      assert.ok(JSON.parse((await back).payload).cmps.cpu);
+      assert.ok(JSON.parse((await probe.next(CONFIG, (m) => m.payload !== '', { since: showing })).payload).cmps.cpu);
+      await probe.next(`${BASE}/metrics`, () => true, { since: showing });
       assert.deepEqual((await h.api('GET', '/api/discovery/hidden')).body, []);
     } finally {
       await probe.close();

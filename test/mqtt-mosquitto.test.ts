@@ -5,6 +5,7 @@ import mqtt from 'mqtt';
 import { BASE, NODE, spawnHub, startHub } from './helpers/hub.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { until } from './helpers/wait.js';
 
 const CONFIG = `homeassistant/device/hearth_${NODE}/config`;
 
@@ -15,12 +16,13 @@ describe('hub on a real Mosquitto', () => {
     assert.equal(h.hub.info().broker.mode, 'external');
     const probe = await MqttProbe.connect(broker.url, [CONFIG, 'replies/me'], { protocolVersion: 5 });
     try {
-      const config = await probe.next(CONFIG);
+      const config = await probe.seenOrNext(CONFIG);
       assert.equal(config.retain, true);
+      const mark = probe.mark();
       await probe.publish(`${BASE}/bridge/request/health_check`, '{"transaction": 1}', {
         properties: { responseTopic: 'replies/me', correlationData: Buffer.from('corr-42') },
       });
-      const reply = await probe.next('replies/me');
+      const reply = await probe.next('replies/me', () => true, { since: mark });
       assert.equal(JSON.parse(reply.payload).status, 'ok');
       assert.equal(JSON.parse(reply.payload).transaction, 1);
       assert.equal(reply.properties?.correlationData?.toString(), 'corr-42');
@@ -46,10 +48,13 @@ describe('hub on a real Mosquitto', () => {
     // A fresh subscriber sees what is retained now.
     const probe = await MqttProbe.connect(broker.url, ['homeassistant/#', `${BASE}/#`]);
     try {
-      await probe.next(CONFIG);
-      await probe.next(`${BASE}/metrics`);
-      await probe.next(other);
-      await probe.next(foreign);
+      // Retained messages come before the probe's own marker: then the record is complete.
+      await probe.publish(`${BASE}/test/marker`, 'end');
+      await probe.seenOrNext(`${BASE}/test/marker`);
+      assert.ok(probe.last(CONFIG), "the hub's own config is there");
+      assert.ok(probe.last(`${BASE}/metrics`), "the hub's own state is there");
+      assert.ok(probe.last(other), "another node's config is left alone");
+      assert.ok(probe.last(foreign), "a foreign device's config is left alone");
       assert.equal(probe.last(ghost), undefined, 'the ghost config is gone');
       assert.equal(probe.last(`${BASE}/agent/ghost`), undefined, "the ghost's state is gone");
     } finally {
@@ -59,17 +64,18 @@ describe('hub on a real Mosquitto', () => {
 
   it('reconnects with backoff after the broker restarts and publishes everything again', async () => {
     const broker = await startMosquitto();
-    const h = await startHub({ HEARTH_MQTT_URL: broker.url });
+    // No sample in the test's time: the metrics state after the restart is the republish.
+    const h = await startHub({ HEARTH_MQTT_URL: broker.url, HEARTH_METRICS_INTERVAL: '3600' });
     await broker.stop();
-    assert.equal((await h.api('GET', '/api/health')).status, 503, 'health says MQTT is down');
+    await until('health to say MQTT is down', () => h.api('GET', '/api/health'), (r) => r.status === 503);
     await broker.start();
+    await until('health to say MQTT is back', () => h.api('GET', '/api/health'), (r) => r.status === 200, { timeoutMs: 20_000 });
     // No persistence: only a republish by the hub can bring these back.
     const probe = await MqttProbe.connect(broker.url, [CONFIG, `${BASE}/bridge/state`, `${BASE}/metrics`]);
     try {
-      await probe.next(CONFIG, () => true, 20_000);
-      await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'online', 20_000);
-      await probe.next(`${BASE}/metrics`);
-      assert.equal((await h.api('GET', '/api/health')).status, 200);
+      await probe.seenOrNext(CONFIG);
+      await probe.seenOrNext(`${BASE}/bridge/state`, (m) => m.payload === 'online');
+      await probe.seenOrNext(`${BASE}/metrics`);
     } finally {
       await probe.close();
     }
@@ -81,10 +87,10 @@ describe('hub on a real Mosquitto', () => {
     const hub = await spawnHub({ HEARTH_MQTT_URL: broker.url });
     const probe = await MqttProbe.connect(broker.url, [`${BASE}/bridge/state`]);
     try {
-      await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'online');
-      const offline = probe.upcoming(`${BASE}/bridge/state`, (m) => m.payload === 'offline');
+      await probe.seenOrNext(`${BASE}/bridge/state`, (m) => m.payload === 'online');
+      const mark = probe.mark();
       const end = await hub.kill(signal);
-      return { broker, hub, end, offline: await offline };
+      return { broker, hub, end, offline: await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'offline', { since: mark }) };
     } finally {
       await probe.close();
     }
@@ -105,7 +111,7 @@ describe('hub on a real Mosquitto', () => {
       // Retained for whoever comes later (Home Assistant after a restart).
       const later = await MqttProbe.connect(broker.url, [`${BASE}/bridge/state`]);
       try {
-        const m = await later.next(`${BASE}/bridge/state`);
+        const m = await later.seenOrNext(`${BASE}/bridge/state`);
         assert.equal(m.payload, 'offline');
       } finally {
         await later.close();

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { onCleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/tmp.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 import { groupMembers, isSameProcess, listProcesses, parseStat, startTimeOf } from '../src/hub/supervisor/procfs.js';
 import { sampleGroups, usageByGroup } from '../src/hub/supervisor/process-stats.js';
 import { CgroupLimits, MemoryWatch, cpuMax, detectCgroupV2, enforcement, memoryMax } from '../src/hub/supervisor/limits.js';
@@ -38,10 +38,7 @@ function killGroup(pgid: number): void {
 describe('procfs', () => {
   it('finds every member of a process group, and tells a process from a pid reuse', async () => {
     const sh = spawnGroup('sh', ['-c', 'sleep 30 & sleep 30']);
-    const members = await until('sh and both sleeps', () => {
-      const m = groupMembers(sh.pid);
-      return m.length === 3 ? m : undefined;
-    });
+    const members = await until('sh and both sleeps', () => groupMembers(sh.pid), (m) => m.length === 3);
     assert.ok(members.includes(sh.pid));
     const procs = listProcesses();
     for (const pid of members) {
@@ -51,7 +48,9 @@ describe('procfs', () => {
       if (pid !== sh.pid) assert.equal(p.ppid, sh.pid, 'the sleeps are children of sh');
     }
     assert.deepEqual(groupMembers(sh.pid, procs).sort(), [...members].sort(), 'the same from a scan already made');
-    assert.equal(procs.find((x) => x.pid === process.pid)?.pgid !== sh.pid, true, 'the test is not in that group');
+    const me = procs.find((x) => x.pid === process.pid);
+    assert.ok(me, 'the test itself is listed');
+    assert.notEqual(me.pgid, sh.pid, 'the test is not in that group');
 
     const start = startTimeOf(sh.pid);
     assert.ok(start && /^\d+$/.test(start));
@@ -64,7 +63,7 @@ describe('procfs', () => {
     assert.equal(isSameProcess(sh.pid, start), false, 'after it exited');
     assert.equal(startTimeOf(sh.pid) === null || startTimeOf(sh.pid) !== start, true);
     // The sleeps may linger as zombies (if nothing reaps orphans here); a zombie is no member.
-    await until('the group emptied', () => groupMembers(sh.pid).length === 0);
+    await until('the group emptied', () => groupMembers(sh.pid), (m) => m.length === 0);
   });
 
   it('parses a command name with spaces and parentheses', async () => {
@@ -72,7 +71,8 @@ describe('procfs', () => {
     const odd = join(dir, 'a) (b c) d');
     copyFileSync('/bin/sleep', odd);
     const child = spawnGroup(odd, ['30']);
-    const p = await until('the odd process listed', () => listProcesses().find((x) => x.pid === child.pid && x.ppid === process.pid));
+    // Listed once it runs the copy (before its exec, the pid is a node fork by another name).
+    const p = (await until('the odd process listed', () => listProcesses().find((x) => x.pid === child.pid), (x) => x?.ppid === process.pid && readFileSync(`/proc/${child.pid}/stat`, 'utf8').includes('(a) (b c) d)')))!;
     assert.equal(p.pgid, child.pid);
     const comm = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     assert.match(comm, /\(a\) \(b c\) d\)/, 'the name really is odd');
@@ -98,19 +98,22 @@ describe('procfs', () => {
 describe('process stats', () => {
   it('sums a whole group: a child burning CPU counts, and so does its memory', async () => {
     const sh = spawnGroup('sh', ['-c', `${JSON.stringify(process.execPath)} -e 'for(;;){}' & sleep 30`]);
-    await until('sh, node and sleep', () => groupMembers(sh.pid).length === 3);
+    const idle = spawnGroup('sh', ['-c', 'sleep 30 & sleep 30']);
+    await until('sh, node and sleep', () => groupMembers(sh.pid), (m) => m.length === 3);
+    await until('sh and two sleeps', () => groupMembers(idle.pid), (m) => m.length === 3);
 
-    const first = (await sampleGroups([sh.pid])).get(sh.pid);
+    const first = (await sampleGroups([sh.pid, idle.pid])).get(sh.pid);
     assert.ok(first);
     assert.equal(first.pids.length, 3);
-    // pidusage's CPU % is the use since its previous reading of that pid: wait for a second of it.
-    await new Promise((r) => setTimeout(r, 1000));
-    const second = (await sampleGroups([sh.pid])).get(sh.pid);
-    assert.ok(second);
+    // pidusage's CPU % is the use since its previous reading of that pid: sample again until the
+    // busy loop has had some of it (however loaded the machine), and compare with the idle group.
+    const both = await until('CPU measured in the busy group', () => sampleGroups([sh.pid, idle.pid]), (s) => (s.get(sh.pid)?.cpu_percent ?? 0) > 0, { everyMs: 200 });
+    const second = both.get(sh.pid)!;
     assert.deepEqual([...second.pids].sort(), [...first.pids].sort());
-    assert.ok(second.cpu_percent > 20, `cpu ${second.cpu_percent}% with a busy loop in the group`);
+    assert.ok(second.cpu_percent > both.get(idle.pid)!.cpu_percent, `cpu ${second.cpu_percent}% with a busy loop, ${both.get(idle.pid)!.cpu_percent}% without`);
     assert.ok(second.cpu_percent < 100 * 64, 'plausible');
-    assert.ok(second.memory_bytes > 1024 * 1024, `memory ${second.memory_bytes} bytes`);
+    // The leader is a shell: the group's memory includes the node child's (tens of MiB).
+    assert.ok(second.memory_bytes > 10 * 1024 * 1024, `memory ${second.memory_bytes} bytes`);
   });
 
   it('does no work for no group, and reports an empty group as empty', async () => {
@@ -124,7 +127,7 @@ describe('process stats', () => {
     await exited(gone);
     const alive = spawnGroup('sleep', ['30']);
     // Until it sleeps, it may still be exec'ing (with nothing mapped yet: no RSS).
-    await until('sleep sleeping', () => listProcesses().find((p) => p.pid === alive.pid)?.state === 'S');
+    await untilTrue('sleep sleeping', () => listProcesses().find((p) => p.pid === alive.pid)?.state === 'S');
     // Alone: pidusage rejects a lone missing pid.
     const lone = await usageByGroup(new Map([[gone.pid, [gone.pid]]]));
     assert.deepEqual(lone.get(gone.pid), { cpu_percent: 0, memory_bytes: 0, pids: [] });

@@ -8,7 +8,7 @@ import type { TaskView } from '../src/hub/tasks/state.js';
 import { api, runCli, spawnHub } from './helpers/hub.js';
 import { pidsWith } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 
 describe('tasks across hub restarts', () => {
   it('a job running when the hub is killed -9 is interrupted after the restart, and its process is gone', async () => {
@@ -17,7 +17,7 @@ describe('tasks across hub restarts', () => {
     const call = <T>(hub: { http: string; token: string }, method: string, path: string, body?: unknown) => api<T>(hub.http, hub.token, method, path, body);
     assert.equal((await call(first, 'POST', '/api/tasks', { name: 'long job', action: { type: 'command', command: 'sh', args: ['-c', 'n=4501; exec sleep $n'] } })).status, 201);
     const started = await call<JobView>(first, 'POST', '/api/tasks/long_job/run');
-    await until('the job process', () => pidsWith('sleep 4501').length === 1);
+    await untilTrue('the job process', () => pidsWith('sleep 4501').length === 1);
     await first.kill('SIGKILL');
     assert.equal(pidsWith('sleep 4501').length, 1, 'the job process outlived the hub');
 
@@ -30,10 +30,10 @@ describe('tasks across hub restarts', () => {
     assert.equal(t.running, false);
   });
 
-  it('with catch_up, a scheduled run missed while the hub was down runs once at start', async () => {
+  it('with catch_up, a scheduled run missed while the hub was down runs once at start; without, it does not', async () => {
     const dir = tempDir();
     const marker = join(dir, 'ran');
-    // Every second: while the hub is down, instants pass unhandled.
+    // Every second: while the hub is down, instants pass unhandled, for both tasks.
     writeFileSync(
       join(dir, 'hearth.yaml'),
       [
@@ -44,25 +44,30 @@ describe('tasks across hub restarts', () => {
         '    enabled: true',
         `    action: { type: command, command: sh, args: ["-c", "echo x >> ${marker}"] }`,
         '  - name: no catch',
-        '    schedule: "0 0 1 1 *"',
+        '    schedule: "* * * * * *"',
         `    action: { type: command, command: "true" }`,
         '',
       ].join('\n'),
     );
     const first = await spawnHub({}, [], dir);
     const call = <T>(hub: { http: string; token: string }, method: string, path: string) => api<T>(hub.http, hub.token, method, path);
-    await until('a scheduled run', async () => (await call<JobView[]>(first, 'GET', '/api/jobs?task_id=catcher')).body.some((j) => j.trigger === 'schedule'));
-    assert.equal((await call(first, 'GET', '/api/tasks/no_catch')).status, 200, 'tasks from hearth.yaml exist');
+    const jobsOf = (hub: { http: string; token: string }, id: string) => async () => (await call<JobView[]>(hub, 'GET', `/api/jobs?task_id=${id}`)).body;
+    for (const id of ['catcher', 'no_catch']) await until(`a scheduled run of ${id}`, jobsOf(first, id), (jobs) => jobs.some((j) => j.trigger === 'schedule'));
     await first.kill('SIGKILL');
-    // Let at least two schedule instants pass while the hub is down.
+    // Time passing is the scenario: at least two schedule instants go by while no hub runs.
     await new Promise((r) => setTimeout(r, 2200));
     const second = await spawnHub({}, [], dir);
-    const catchUps = await until('the catch-up run', async () => {
-      const jobs = (await call<JobView[]>(second, 'GET', '/api/jobs?task_id=catcher')).body.filter((j) => j.trigger === 'catch_up');
-      return jobs.length ? jobs : undefined;
-    });
+    const started = Date.now();
+    // A scheduled run of each after the restart: the hub is past its start, where catch-up happens.
+    const after = (jobs: JobView[]): boolean => jobs.some((j) => j.trigger === 'schedule' && Date.parse(j.created_at) >= started);
+    const catcher = await until('a scheduled run of catcher after the restart', jobsOf(second, 'catcher'), after);
+    const noCatch = await until('a scheduled run of no_catch after the restart', jobsOf(second, 'no_catch'), after);
+    const catchUps = catcher.filter((j) => j.trigger === 'catch_up');
     assert.equal(catchUps.length, 1, 'missed runs are caught up once, not once each');
+    assert.equal(catchUps[0]!.status, 'succeeded');
+    assert.deepEqual(noCatch.filter((j) => j.trigger === 'catch_up'), [], 'a task without catch_up does not run at start');
     await call(second, 'POST', '/api/tasks/catcher/disable');
+    await call(second, 'POST', '/api/tasks/no_catch/disable');
   });
 
   it('is driven by the CLI: create, list, run --wait, disable, job list and logs', async () => {

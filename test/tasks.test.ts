@@ -1,13 +1,13 @@
 /** Tasks and jobs with real processes, a real broker and real time: every interface and policy. */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { JobView } from '../src/hub/jobs/types.js';
+import { FINISHED, type JobView } from '../src/hub/jobs/types.js';
 import type { TaskView } from '../src/hub/tasks/state.js';
 import { DiscoveryRegistry } from './helpers/ha-rules.js';
 import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { pidsWith } from './helpers/procs.js';
-import { until } from './helpers/wait.js';
+import { until, untilTrue } from './helpers/wait.js';
 
 let h: HubHandle;
 let probe: MqttProbe;
@@ -19,11 +19,8 @@ async function create(body: Record<string, unknown>): Promise<TaskView> {
 }
 const jobsOf = async (id: string): Promise<JobView[]> => (await h.api<JobView[]>('GET', `/api/jobs?task_id=${id}`)).body;
 const job = async (id: number): Promise<JobView> => (await h.api<JobView>('GET', `/api/jobs/${id}`)).body;
-const finished = (id: number, ms = 15_000): Promise<JobView> =>
-  until(`job ${id} to end`, async () => {
-    const j = await job(id);
-    return ['succeeded', 'failed', 'cancelled', 'interrupted', 'skipped'].includes(j.status) ? j : undefined;
-  }, ms);
+const finished = (id: number): Promise<JobView> => until(`job ${id} to end`, () => job(id), (j) => FINISHED.has(j.status), { timeoutMs: 15_000 });
+const succeeded = (jobs: JobView[]): JobView[] => jobs.filter((j) => j.status === 'succeeded');
 
 describe('tasks and jobs', () => {
   before(async () => {
@@ -32,27 +29,25 @@ describe('tasks and jobs', () => {
   });
 
   it('runs on a cron schedule with seconds, shows its next 5 runs, and appears in Home Assistant', async () => {
+    const m = probe.mark();
     const t = await create({ name: 'Every Second', schedule: '* * * * * *', action: { type: 'command', command: 'echo', args: ['tick'] } });
     assert.equal(t.id, 'every_second');
     assert.equal(t.next_runs.length, 5);
     const gaps = t.next_runs.slice(1).map((r, i) => Date.parse(r) - Date.parse(t.next_runs[i]!));
     assert.deepEqual(gaps, [1000, 1000, 1000, 1000]);
-    const first = await until('two scheduled runs', async () => {
-      const jobs = (await jobsOf('every_second')).filter((j) => j.status === 'succeeded');
-      return jobs.length >= 2 ? jobs : undefined;
-    });
+    const first = succeeded(await until('two scheduled runs', () => jobsOf('every_second'), (all) => succeeded(all).length >= 2));
     assert.equal(first[0]!.trigger, 'schedule');
     assert.deepEqual(first[0]!.stdout_tail, ['tick']);
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_task_every_second/config`);
+    const config = await probe.next(`homeassistant/device/hearth_${NODE}_task_every_second/config`, undefined, { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const cmps = JSON.parse(config.payload).cmps as Record<string, { p: string; event_types?: string[]; state_topic?: string }>;
     for (const f of ['run', 'enabled', 'last_run', 'last_result', 'last_duration', 'next_run', 'progress', 'result']) assert.ok(cmps[f], f);
     assert.deepEqual(cmps.result!.event_types, ['started', 'succeeded', 'failed']);
     assert.equal(cmps.result!.state_topic, `${BASE}/task/every_second/event`);
-    const state = await probe.next(`${BASE}/task/every_second`, (m) => JSON.parse(m.payload).last_result === 'succeeded');
+    const state = await probe.next(`${BASE}/task/every_second`, (s) => JSON.parse(s.payload).last_result === 'succeeded', { since: m });
     assert.ok(Date.parse(JSON.parse(state.payload).next_run) > Date.now() - 1000);
     // Events for automations: not retained.
-    const ev = await probe.next(`${BASE}/task/every_second/event`, (m) => JSON.parse(m.payload).event_type === 'succeeded');
+    const ev = await probe.next(`${BASE}/task/every_second/event`, (e) => JSON.parse(e.payload).event_type === 'succeeded', { since: m });
     assert.equal(ev.retain, false);
     assert.equal((await h.api('POST', '/api/tasks/every_second/disable')).status, 200);
   });
@@ -85,30 +80,37 @@ describe('tasks and jobs', () => {
 
   it('runs now from REST, MQTT set and the bridge, also while disabled; enables and disables', async () => {
     await create({ name: 'manual', enabled: false, action: { type: 'command', command: 'echo', args: ['by hand'] } });
+    const runs = (n: number) => until(`${n} runs`, () => jobsOf('manual'), (all) => succeeded(all).length === n);
     const r = await h.api<JobView>('POST', '/api/tasks/manual/run');
     assert.equal(r.status, 202);
     assert.equal((await finished(r.body.id)).status, 'succeeded');
     await probe.publish(`${BASE}/task/manual/set`, 'run');
-    await until('a second run', async () => (await jobsOf('manual')).filter((j) => j.status === 'succeeded').length === 2);
-    const reply = probe.upcoming(`${BASE}/bridge/response/task/run`);
+    await runs(2);
+    const m = probe.mark();
     await probe.publish(`${BASE}/bridge/request/task/run`, JSON.stringify({ id: 'manual' }));
-    assert.equal(JSON.parse((await reply).payload).status, 'ok');
-    await until('a third run', async () => (await jobsOf('manual')).filter((j) => j.status === 'succeeded').length === 3);
+    assert.equal(JSON.parse((await probe.next(`${BASE}/bridge/response/task/run`, undefined, { since: m })).payload).status, 'ok');
+    await runs(3);
 
+    const beforeEnable = probe.mark();
     await probe.publish(`${BASE}/task/manual/set`, 'enable');
-    await probe.next(`${BASE}/task/manual`, (m) => JSON.parse(m.payload).enabled === true);
+    await probe.next(`${BASE}/task/manual`, (s) => JSON.parse(s.payload).enabled === true, { since: beforeEnable });
+    // Enabled now: only a state published after this mark can say disabled.
+    const beforeDisable = probe.mark();
     await probe.publish(`${BASE}/task/manual/set`, '{"action": "disable"}');
-    await probe.next(`${BASE}/task/manual`, (m) => JSON.parse(m.payload).enabled === false);
-    const rejected = probe.upcoming(`${BASE}/bridge/event`, (m) => JSON.parse(m.payload).type === 'command_rejected');
+    await probe.next(`${BASE}/task/manual`, (s) => JSON.parse(s.payload).enabled === false, { since: beforeDisable });
+    assert.equal((await h.api<TaskView>('GET', '/api/tasks/manual')).body.enabled, false);
+    const beforeBad = probe.mark();
     await probe.publish(`${BASE}/task/manual/set`, 'explode');
-    assert.equal(JSON.parse((await rejected).payload).data.id, 'manual');
+    const rejected = await probe.next(`${BASE}/bridge/event`, (e) => JSON.parse(e.payload).type === 'command_rejected', { since: beforeBad });
+    assert.equal(JSON.parse(rejected.payload).data.id, 'manual');
   });
 
   it('shows progress from ::progress lines on the job, the task state and Home Assistant', async () => {
+    const m = probe.mark();
     await create({ name: 'slow copy', action: { type: 'command', command: 'sh', args: ['-c', 'echo "::progress 40"; n=4404; exec sleep $n'] }, timeout_s: 30 });
     const r = await h.api<JobView>('POST', '/api/tasks/slow_copy/run');
-    await until('job progress 40', async () => (await job(r.body.id)).progress === 40);
-    await probe.next(`${BASE}/task/slow_copy`, (m) => JSON.parse(m.payload).progress === 40 && JSON.parse(m.payload).running === true);
+    await until('job progress 40', () => job(r.body.id), (j) => j.progress === 40);
+    await probe.next(`${BASE}/task/slow_copy`, (s) => JSON.parse(s.payload).progress === 40 && JSON.parse(s.payload).running === true, { since: m });
     const cancelled = await h.api<JobView>('POST', `/api/jobs/${r.body.id}/cancel`);
     assert.equal(cancelled.status, 200);
     assert.equal((await finished(r.body.id)).status, 'cancelled');
@@ -116,56 +118,34 @@ describe('tasks and jobs', () => {
   });
 
   it('kills the whole process tree on timeout and fails the job', async () => {
+    const m = probe.mark();
     await create({ name: 'stuck', timeout_s: 1, action: { type: 'command', command: 'sh', args: ['-c', 'a=4401; sleep $a & b=4402; sleep $b; wait'] } });
     const r = await h.api<JobView>('POST', '/api/tasks/stuck/run');
-    await until('both sleeps', () => pidsWith('sleep 4401').length === 1 && pidsWith('sleep 4402').length === 1);
+    await untilTrue('both sleeps', () => pidsWith('sleep 4401').length === 1 && pidsWith('sleep 4402').length === 1);
     const j = await finished(r.body.id);
     assert.equal(j.status, 'failed');
     assert.match(j.error ?? '', /timed out after 1 s/);
     assert.deepEqual([...pidsWith('sleep 4401'), ...pidsWith('sleep 4402')], []);
-    await probe.next(`${BASE}/task/stuck/event`, (m) => JSON.parse(m.payload).event_type === 'failed');
+    await probe.next(`${BASE}/task/stuck/event`, (e) => JSON.parse(e.payload).event_type === 'failed' && JSON.parse(e.payload).job === r.body.id, { since: m });
   });
 
   it('retries a failing run with a delay, counting attempts', async () => {
-    await create({ name: 'flaky', retries: 2, retry_delay_s: 0.1, action: { type: 'command', command: 'sh', args: ['-c', 'echo try; exit 4'] } });
+    await create({ name: 'flaky', retries: 2, retry_delay_s: 0.5, action: { type: 'command', command: 'sh', args: ['-c', 'echo try; exit 4'] } });
     await h.api('POST', '/api/tasks/flaky/run');
-    const jobs = await until('three attempts', async () => {
-      const all = await jobsOf('flaky');
-      return all.length === 3 && all.every((j) => j.status === 'failed') ? all : undefined;
-    });
-    assert.deepEqual(jobs.map((j) => j.attempt).sort(), [1, 2, 3]);
-    assert.ok(jobs.every((j) => j.exit_code === 4));
+    const jobs = await until('three failed attempts', () => jobsOf('flaky'), (all) => all.length === 3 && all.every((j) => j.status === 'failed'));
+    const tries = [...jobs].sort((a, b) => a.attempt - b.attempt);
+    assert.deepEqual(tries.map((j) => j.attempt), [1, 2, 3]);
+    assert.deepEqual(tries.map((j) => j.trigger), ['manual', 'retry', 'retry']);
+    assert.ok(tries.every((j) => j.exit_code === 4));
+    // Each retry began no earlier than the delay after the failure before it (the hub's timer may
+    // count from a few ms before the end it recorded, hence the slack).
+    for (let i = 1; i < tries.length; i++) {
+      const gap = Date.parse(tries[i]!.created_at) - Date.parse(tries[i - 1]!.ended_at!);
+      assert.ok(gap >= 400, `attempt ${i + 1} came ${gap} ms after attempt ${i} failed, not after the 500 ms delay`);
+    }
     const t = (await h.api<TaskView>('GET', '/api/tasks/flaky')).body;
     assert.equal(t.last_result, 'failed');
     assert.equal(t.problem, true);
-  });
-
-  it('applies the overlap policies: skip records a skipped job, queue runs after, allow runs both', async () => {
-    const slow = { type: 'command', command: 'sh', args: ['-c', 'sleep 0.6'] };
-    for (const overlap of ['skip', 'queue', 'allow'] as const) {
-      await create({ name: `overlap ${overlap}`, overlap, action: slow });
-      await h.api('POST', `/api/tasks/overlap_${overlap}/run`);
-      await h.hub.things.get('task', `overlap_${overlap}`);
-      const second = await h.api<JobView | { error: string }>('POST', `/api/tasks/overlap_${overlap}/run`);
-      assert.equal(second.status, 202);
-      if (overlap === 'queue') assert.deepEqual(second.body, { queued: true, position: 1 }, 'queued: no job yet');
-    }
-    const skip = await until('skip settled', async () => {
-      const all = await jobsOf('overlap_skip');
-      return all.some((j) => j.status === 'succeeded') ? all : undefined;
-    });
-    assert.deepEqual(skip.map((j) => j.status).sort(), ['skipped', 'succeeded']);
-    const queue = await until('queue settled', async () => {
-      const all = await jobsOf('overlap_queue');
-      return all.length === 2 && all.every((j) => j.status === 'succeeded') ? all : undefined;
-    });
-    const [later, earlier] = queue;
-    assert.ok(Date.parse(later!.started_at!) >= Date.parse(earlier!.ended_at!), 'the queued run started after the first ended');
-    const allow = await until('allow settled', async () => {
-      const all = await jobsOf('overlap_allow');
-      return all.length === 2 && all.every((j) => j.status === 'succeeded') ? all : undefined;
-    });
-    assert.ok(Date.parse(allow[0]!.started_at!) < Date.parse(allow[1]!.ended_at!), 'both ran at once');
   });
 
   it('runs on an MQTT message, publishes MQTT, calls HTTP, starts agents, and runs workflows in order', async () => {
@@ -182,14 +162,12 @@ describe('tasks and jobs', () => {
         ],
       },
     });
-    const announced = probe.upcoming('test/announce');
+    const m = probe.mark();
     await probe.publish('test/doorbell', 'knock');
     await probe.publish('test/doorbell', 'ring');
-    assert.deepEqual(JSON.parse((await announced).payload), { text: 'ding' });
-    const jobs = await until('the workflow to succeed', async () => {
-      const all = await jobsOf('doorbell');
-      return all.some((j) => j.status === 'succeeded') ? all : undefined;
-    });
+    assert.deepEqual(JSON.parse((await probe.next('test/announce', undefined, { since: m })).payload), { text: 'ding' });
+    // 'knock' came first: had it triggered, its job would be there by the time 'ring''s succeeded.
+    const jobs = await until('the workflow to succeed', () => jobsOf('doorbell'), (all) => succeeded(all).length > 0);
     assert.equal(jobs.length, 1, 'the other payload did not trigger it');
     assert.equal(jobs[0]!.trigger, 'mqtt');
     assert.equal(pidsWith('sleep 4403').length, 1);
@@ -198,22 +176,25 @@ describe('tasks and jobs', () => {
 
   it('keeps only the configured history per task', async () => {
     await create({ name: 'chatty', history: { keep: 2 }, action: { type: 'command', command: 'true' } });
+    // Each run is asked for as soon as the last one reads as ended: none may be skipped as overlapping.
     for (let i = 0; i < 4; i++) {
       const r = await h.api<JobView>('POST', '/api/tasks/chatty/run');
-      await finished(r.body.id);
+      assert.equal(r.body.status, 'running');
+      assert.equal((await finished(r.body.id)).status, 'succeeded');
     }
-    await until('pruned to 2', async () => (await jobsOf('chatty')).length === 2);
+    await until('pruned to 2', () => jobsOf('chatty'), (all) => all.length === 2);
     const hist = await h.api<JobView[]>('GET', '/api/tasks/history?task_id=chatty');
     assert.equal(hist.body.length, 2);
   });
 
   it('deletes a task with its history and its Home Assistant device', async () => {
-    await create({ name: 'doomed', action: { type: 'command', command: 'true' } });
     const config = `homeassistant/device/hearth_${NODE}_task_doomed/config`;
-    await probe.next(config, (m) => m.payload !== '');
-    const cleared = probe.upcoming(config, (m) => m.payload === '');
+    const m = probe.mark();
+    await create({ name: 'doomed', action: { type: 'command', command: 'true' } });
+    await probe.next(config, (c) => c.payload !== '', { since: m });
+    const beforeDelete = probe.mark();
     assert.equal((await h.api('DELETE', '/api/tasks/doomed')).status, 200);
-    await cleared;
+    await probe.next(config, (c) => c.payload === '', { since: beforeDelete });
     assert.equal((await h.api('GET', '/api/tasks/doomed')).status, 404);
     assert.deepEqual(await jobsOf('doomed'), []);
   });
@@ -245,19 +226,21 @@ describe('tasks and jobs', () => {
 
   it('fires a missed interval once after the event loop stalled, not once per interval', async () => {
     const { startSchedule } = await import('../src/hub/tasks/schedule.js');
-    const fires: number[] = [];
-    const schedule = startSchedule({ interval_s: 1 }, () => fires.push(Date.now()));
+    // The instants each fire was due at.
+    const dues: number[] = [];
+    const schedule = startSchedule({ interval_s: 1 }, (due) => dues.push(due.getTime()));
     try {
       const end = Date.now() + 3300;
       while (Date.now() < end) {
-        // A stalled loop (a suspended machine looks the same to the timers).
+        // A stalled loop (a suspended machine looks the same to the timers): three intervals missed.
       }
-      const after = Date.now();
-      await new Promise((r) => setTimeout(r, 300));
-      assert.ok(fires.filter((t) => t >= after).length <= 1, `fired ${fires.length} times right after the stall`);
+      const resumed = Date.now();
+      // The first regular interval after the stall shows the missed ones had their turn before it.
+      await until('a run due after the stall', () => dues, (d) => d.some((t) => t >= resumed), { timeoutMs: 5000 });
+      const missed = dues.filter((t) => t < resumed);
+      assert.equal(missed.length, 1, `the missed intervals fired ${missed.length} times, not once`);
     } finally {
       schedule.stop();
     }
   });
 });
-

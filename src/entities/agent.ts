@@ -1,6 +1,6 @@
 /** An agent as a Home Assistant device: running switch, restart button, status, usage, health, problem. */
 import type { AgentState } from '../hub/agents/state.js';
-import { STATUSES } from '../hub/supervisor/program.js';
+import { STATUSES } from '../hub/supervisor/spec.js';
 import { component, thingDevice, thingDeviceId, valueOf, valueOrUnknown } from './discovery.js';
 import type { Component, EntityModule, JsonValue } from './types.js';
 

@@ -1,5 +1,5 @@
 /** The hub itself as a Home Assistant device: host metrics, counts, problem, log level, restart. */
-import { LOG_LEVELS } from '../hub/config/settings.js';
+import { LOG_LEVELS } from '../hub/config/types.js';
 import type { HubState } from '../hub/hub-state.js';
 import { COUNTED_KINDS } from '../hub/things.js';
 import { component, hubDeviceId, valueOf } from './discovery.js';

@@ -1,6 +1,6 @@
 /** The hub's own bridge request paths: info, health_check, options, restart. */
 import { Type } from '@sinclair/typebox';
-import { LOG_LEVELS } from './config/settings.js';
+import { LOG_LEVELS } from './config/types.js';
 import type { Health } from './http/context.js';
 import type { HubInfo } from './info.js';
 import type { RequestRegistry } from './requests.js';
@@ -20,7 +20,8 @@ export function registerHubRequests(requests: RequestRegistry, hub: HubControls)
   requests.register('health_check', Empty, () => hub.health());
   requests.register(
     'options',
-    Type.Object({ log_level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))) }, { additionalProperties: false }),
+    // An enum, not a union of literals: a wrong level is then answered with the levels there are.
+    Type.Object({ log_level: Type.Optional(Type.Unsafe<(typeof LOG_LEVELS)[number]>({ type: 'string', enum: [...LOG_LEVELS] })) }, { additionalProperties: false }),
     (body) => {
       if (body.log_level) hub.setLogLevel(body.log_level);
       return { log_level: hub.info().log_level };

@@ -1,6 +1,7 @@
 /** Keeps the hub's own thing up to date: latest metrics, counts per kind, problems, log level. */
 import type { EventBus } from './bus.js';
 import type { Extension } from './extension.js';
+import { EndOfTurn } from './kinds/end-of-turn.js';
 import type { HostMetrics } from './metrics/types.js';
 import { COUNTED_KINDS, type CountedKind, type ThingRegistry } from './things.js';
 
@@ -8,6 +9,8 @@ export class HubStatus implements Extension {
   readonly name = 'hub-status';
   private metrics: HostMetrics | null = null;
   private offs: Array<() => void> = [];
+  /** Many things changing in one turn (a sample of 50 agents) make one refresh, not 50. */
+  private readonly changed = new EndOfTurn<'things'>(() => this.refresh());
 
   constructor(
     private readonly nodeId: string,
@@ -24,10 +27,10 @@ export class HubStatus implements Extension {
         this.refresh();
       }),
       this.bus.on('thing.changed', (t) => {
-        if (t.kind !== 'hub') this.refreshSoon();
+        if (t.kind !== 'hub') this.changed.add('things');
       }),
       this.bus.on('thing.removed', (t) => {
-        if (t.kind !== 'hub') this.refreshSoon();
+        if (t.kind !== 'hub') this.changed.add('things');
       }),
       this.bus.on('settings.changed', () => this.refresh()),
     ];
@@ -40,18 +43,6 @@ export class HubStatus implements Extension {
 
   counts(): Record<CountedKind, number> {
     return Object.fromEntries(COUNTED_KINDS.map((k) => [k, this.things.count(k)])) as Record<CountedKind, number>;
-  }
-
-  private pending = false;
-
-  /** Many things changing in one tick (a sample of 50 agents) make one refresh, not 50. */
-  private refreshSoon(): void {
-    if (this.pending) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      this.refresh();
-    });
   }
 
   private refresh(): void {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
+import { redactUrl } from '../bridges/mqtt/connection.js';
 import { AgentManager } from './agents/manager.js';
 import { registerAgentInterfaces } from './agents/requests.js';
 import { AgentCreate } from './agents/schema.js';
@@ -16,7 +17,7 @@ import { EventBus } from './bus.js';
 import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
 import { sectionList } from './config/sections.js';
-import type { LogLevel } from './config/settings.js';
+import type { LogLevel } from './config/types.js';
 import { describeDatabase, openDatabase } from './db/data-source.js';
 import { DeviceManager } from './devices/manager.js';
 import { registerDeviceInterfaces } from './devices/requests.js';
@@ -274,15 +275,5 @@ export class Hub {
       checks.database = { ok: false, detail: (e as Error).message };
     }
     return { healthy: Object.values(checks).every((c) => c.ok), checks };
-  }
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
   }
 }

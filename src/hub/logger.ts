@@ -1,6 +1,6 @@
 /** pino, with secrets kept out: redacted fields, and errors without the SQL parameters they carry. */
 import { pino } from 'pino';
-import type { LogLevel } from './config/settings.js';
+import type { LogLevel } from './config/types.js';
 
 export type Logger = pino.Logger;
 

@@ -39,5 +39,21 @@ export function parse<S extends TSchema>(schema: S, value: unknown): Parsed<Stat
     compiled.set(schema, check);
   }
   if (check(value)) return { ok: true, value: value as Static<S> };
-  return { ok: false, error: check.errors?.[0] ? describeError(check.errors[0]) : 'invalid payload' };
+  return { ok: false, error: firstError(check.errors ?? []) };
+}
+
+/**
+ * The error to tell: a value outside a list of constants (a union of literals) is told with the
+ * list, not with the first constant it did not equal.
+ */
+export function firstError(errors: ErrorObject[], root = 'payload'): string {
+  const first = errors[0];
+  if (!first) return 'invalid payload';
+  const choice = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath);
+  const options = (choice?.schema as Array<{ const?: unknown }> | undefined)?.map((b) => b.const);
+  if (first.keyword === 'const' && options?.every((o) => o !== undefined)) {
+    const where = first.instancePath === '' ? root : first.instancePath.slice(1).replace(/\//g, '.');
+    return `${where}: must be one of ${options.join(', ')}`;
+  }
+  return describeError(first, root);
 }

@@ -36,7 +36,7 @@ describe('devices across hub restarts', () => {
     const serial = (path: string) => ({ transport: 'serial', path, baudRate: 115200 });
     assert.equal((await call(first, 'POST', '/api/devices', { name: 'printer', protocol: 'gcode', connection: serial(printerPorts.a) })).status, 201);
     assert.equal((await call(first, 'POST', '/api/devices', { name: 'meter', protocol: 'line', connection: serial(meterPorts.a) })).status, 201);
-    await until('both connected', async () => (await call<Device[]>(first, 'GET', '/api/devices')).body.every((d) => d.connected));
+    await until('both connected', async () => (await call<Device[]>(first, 'GET', '/api/devices')).body, (ds) => ds.length === 2 && ds.every((d) => d.connected));
     assert.equal((await call(first, 'POST', '/api/devices/meter/disconnect')).status, 200);
 
     const gcode = join(tempDir(), 'big.gcode');
@@ -46,7 +46,7 @@ describe('devices across hub restarts', () => {
     const res = await fetch(`${first.http}/api/devices/printer/upload`, { method: 'POST', headers: { authorization: `Bearer ${first.token}` }, body: form });
     assert.equal(res.status, 202);
     const job = (await res.json()) as Job;
-    await until('the upload under way', async () => ((await call<Job>(first, 'GET', `/api/jobs/${job.id}`)).body.progress >= 1 ? true : undefined), 30_000);
+    await until('the upload under way', async () => (await call<Job>(first, 'GET', `/api/jobs/${job.id}`)).body, (j) => j.progress >= 1, { timeoutMs: 30_000 });
     assert.equal(readdirSync(join(dir, 'uploads')).length, 1, 'the file waits in the uploads folder while it is sent');
 
     await first.kill('SIGKILL');
@@ -54,7 +54,7 @@ describe('devices across hub restarts', () => {
     const after = (await call<Job>(second, 'GET', `/api/jobs/${job.id}`)).body;
     assert.equal(after.status, 'interrupted');
     assert.ok(!existsSync(join(dir, 'uploads')) || readdirSync(join(dir, 'uploads')).length === 0, 'the half-sent file is gone');
-    await until('the printer connected again', async () => ((await call<Device>(second, 'GET', '/api/devices/printer')).body.connected ? true : undefined), 20_000);
+    await until('the printer connected again', async () => (await call<Device>(second, 'GET', '/api/devices/printer')).body, (d) => d.connected, { timeoutMs: 20_000 });
     const meter = (await call<Device>(second, 'GET', '/api/devices/meter')).body;
     assert.equal(meter.desired, 'disconnected');
     assert.equal(meter.status, 'disconnected', 'disconnected by the user: stays so');
@@ -72,8 +72,8 @@ describe('devices across hub restarts', () => {
       ['devices:', '  - name: Yaml meter', '    protocol: line', '    connection: { transport: serial, path: ' + JSON.stringify(ports.a) + ', baudRate: 115200 }', ''].join('\n'),
     );
     const hub = await spawnHub({}, [], dir);
-    await until('the declared meter connected', async () => ((await api<Device>(hub.http, hub.token, 'GET', '/api/devices/yaml_meter')).body.connected ? true : undefined));
-    await hub.kill('SIGTERM');
+    await until('the declared meter connected', async () => (await api<Device>(hub.http, hub.token, 'GET', '/api/devices/yaml_meter')).body, (d) => d.connected);
+    assert.deepEqual(await hub.kill('SIGTERM'), { code: 0, signal: null });
 
     const bad = tempDir();
     writeFileSync(join(bad, 'hearth.yaml'), 'devices:\n  - name: broken\n    protocol: line\n    connection: { transport: serial, path: /dev/x }\n');

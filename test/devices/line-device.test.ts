@@ -12,6 +12,7 @@ import { BASE, NODE, startHub, type HubHandle } from '../helpers/hub.js';
 import { MqttProbe } from '../helpers/mqtt-probe.js';
 import { openPtyEnd, openPtyPair, startSim, type PtyPair, type Sim } from '../helpers/pty.js';
 import { tempDir } from '../helpers/tmp.js';
+import { serialPortsOfThisMachine } from '../helpers/pty.js';
 import { until } from '../helpers/wait.js';
 
 interface Device {
@@ -42,17 +43,10 @@ const meterFields = [
 describe('line devices', () => {
   let h: HubHandle;
   let probe: MqttProbe;
-  let meterPorts: PtyPair;
-  let meter: Sim;
-  let quietPorts: PtyPair;
 
   before(async () => {
     h = await startHub();
     probe = await MqttProbe.connect(h.brokerUrl, ['#']);
-    meterPorts = await openPtyPair();
-    meter = await startSim('meter-sim', meterPorts.b, ['--interval-ms', '100']);
-    quietPorts = await openPtyPair();
-    await startSim('meter-sim', quietPorts.b, ['--interval-ms', '0', '--prompt']);
   });
   after(async () => {
     await probe.close();
@@ -60,34 +54,47 @@ describe('line devices', () => {
   });
 
   const get = async (id: string): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
-  const connected = (id: string): Promise<Device> => until(`${id} connected`, async () => ((await get(id)).connected ? get(id) : undefined), 10_000);
+  const connected = (id: string): Promise<Device> => until(`${id} connected`, () => get(id), (d) => d.connected);
+
+  /** A meter simulator on its own pty, created as a line device of that name and connected. */
+  async function meter(name: string, simArgs: string[], extra: Record<string, unknown> = {}): Promise<{ id: string; ports: PtyPair; sim: Sim }> {
+    const ports = await openPtyPair();
+    const sim = await startSim('meter-sim', ports.b, simArgs);
+    const r = await h.api<Device>('POST', '/api/devices', {
+      name,
+      protocol: 'line',
+      connection: { transport: 'serial', path: ports.a, baudRate: 115200 },
+      ...extra,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await connected(r.body.id);
+    return { id: r.body.id, ports, sim };
+  }
+  const PROMPTED = { command: { terminator: '\r\n', until: 'prompt', prompt: '> ', timeout_ms: 3000 } };
 
   it('reads telemetry from lines into state, MQTT and Home Assistant sensors', async () => {
-    const created = await h.api<Device>('POST', '/api/devices', {
-      name: 'Meter',
-      type: 'meter',
-      protocol: 'line',
-      connection: { transport: 'serial', path: meterPorts.a, baudRate: 115200 },
-      telemetry: { fields: meterFields },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    assert.equal(created.body.id, 'meter');
-    await connected('meter');
-    const state = await probe.next(`${BASE}/device/meter`, (m) => {
-      const s = JSON.parse(m.payload) as Device;
-      return typeof s.telemetry.voltage === 'number' && typeof s.telemetry.energy === 'number';
-    });
+    const m = probe.mark();
+    const { id } = await meter('Meter', ['--interval-ms', '100'], { type: 'meter', telemetry: { fields: meterFields } });
+    assert.equal(id, 'meter');
+    const state = await probe.next(
+      `${BASE}/device/meter`,
+      (x) => {
+        const s = JSON.parse(x.payload) as Device;
+        return typeof s.telemetry.voltage === 'number' && typeof s.telemetry.energy === 'number';
+      },
+      { since: m },
+    );
     const late = await MqttProbe.connect(h.brokerUrl, [`${BASE}/device/meter`]);
-    assert.equal((await late.next(`${BASE}/device/meter`)).retain, true, 'the state is retained');
+    assert.equal((await late.seenOrNext(`${BASE}/device/meter`)).retain, true, 'the state is retained');
     await late.close();
     const s = JSON.parse(state.payload) as Device & { fields?: unknown };
     assert.ok((s.telemetry.voltage as number) > 200 && (s.telemetry.voltage as number) < 260);
     assert.equal(s.fields, undefined, 'field specs are not published as state');
-    const rx = await probe.next(`${BASE}/device/meter/rx`, (m) => m.payload.startsWith('V='));
+    const rx = await probe.next(`${BASE}/device/meter/rx`, (x) => x.payload.startsWith('V='), { since: m });
     assert.equal(rx.retain, false);
     assert.match(rx.payload, /^V=[0-9.]+ I=[0-9.]+ P=[0-9.]+ E=[0-9.]+$/);
 
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_meter/config`, (m) => m.payload !== '');
+    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_meter/config`, (x) => x.payload !== '', { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const msg = JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>>; dev: { via_device: string } };
     assert.equal(msg.dev.via_device, `hearth_${NODE}`);
@@ -104,13 +111,14 @@ describe('line devices', () => {
   });
 
   it('streams telemetry, lines and state on the device WebSocket', async () => {
-    const ws = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/meter/telemetry?token=${h.token}`);
+    const { id } = await meter('Streamed', ['--interval-ms', '100'], { telemetry: { fields: meterFields } });
+    const ws = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/${id}/telemetry?token=${h.token}`);
     const got: Array<{ type: string; data: Record<string, unknown> }> = [];
     ws.on('message', (raw) => got.push(JSON.parse(raw.toString()) as (typeof got)[number]));
-    await until('state, telemetry and a line', () => ['state', 'telemetry', 'line'].every((t) => got.some((m) => m.type === t)));
+    await until('state, telemetry and a line', () => got.map((x) => x.type), (types) => ['state', 'telemetry', 'line'].every((t) => types.includes(t)));
     assert.equal(got[0]!.type, 'state');
-    assert.equal(got[0]!.data.id, 'meter');
-    const t = got.find((m) => m.type === 'telemetry')!;
+    assert.equal(got[0]!.data.id, id);
+    const t = got.find((x) => x.type === 'telemetry')!;
     assert.equal(typeof (t.data.values as Record<string, unknown>).voltage, 'number');
     ws.close();
     const bad = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/nope/telemetry?token=${h.token}`);
@@ -119,61 +127,52 @@ describe('line devices', () => {
   });
 
   it('answers commands (until a prompt) over REST and MQTT, one at a time', async () => {
-    const r = await h.api<Device>('POST', '/api/devices', {
-      name: 'Quiet meter',
-      protocol: 'line',
-      connection: { transport: 'serial', path: quietPorts.a, baudRate: 115200 },
-      command: { terminator: '\r\n', until: 'prompt', prompt: '> ', timeout_ms: 3000 },
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    await connected('quiet_meter');
-    const id = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
-    assert.equal(id.status, 200, JSON.stringify(id.body));
-    assert.deepEqual(id.body.response, ['METER-SIM,1.0']);
+    const { id } = await meter('Quiet meter', ['--interval-ms', '0', '--prompt'], PROMPTED);
+    assert.equal(id, 'quiet_meter');
+    const first = await h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'ID?' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(first.body.response, ['METER-SIM,1.0']);
     // Several at once: each gets its own answer, in order.
-    const answers = await Promise.all(['READ V?', 'ID?', 'BOGUS'].map((c) => h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: c })));
+    const answers = await Promise.all(['READ V?', 'ID?', 'BOGUS'].map((c) => h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: c })));
     assert.match(answers[0]!.body.response[0]!, /^V=[0-9.]+$/);
     assert.deepEqual(answers[1]!.body.response, ['METER-SIM,1.0']);
     assert.deepEqual(answers[2]!.body.response, ['ERR unknown command']);
 
-    const tx = probe.upcoming(`${BASE}/device/quiet_meter/tx`, (m) => m.payload === 'ID?');
-    const rx = probe.upcoming(`${BASE}/device/quiet_meter/rx`, (m) => m.payload === 'METER-SIM,1.0');
-    await probe.publish(`${BASE}/device/quiet_meter/set`, JSON.stringify({ action: 'command', command: 'ID?' }));
+    const tx = probe.next(`${BASE}/device/${id}/tx`, (x) => x.payload === 'ID?');
+    const rx = probe.next(`${BASE}/device/${id}/rx`, (x) => x.payload === 'METER-SIM,1.0');
+    await probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ action: 'command', command: 'ID?' }));
     await tx;
     await rx;
   });
 
   it('refuses a command while disconnected (409) and connects again on request', async () => {
-    const d = await h.api<Device>('POST', '/api/devices/quiet_meter/disconnect');
+    const { id } = await meter('Toggled', ['--interval-ms', '0', '--prompt'], PROMPTED);
+    const d = await h.api<Device>('POST', `/api/devices/${id}/disconnect`);
     assert.equal(d.body.status, 'disconnected');
-    const refused = await h.api<{ error: string }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    const refused = await h.api<{ error: string }>('POST', `/api/devices/${id}/command`, { command: 'ID?' });
     assert.equal(refused.status, 409);
     assert.match(refused.body.error, /disconnected/);
-    await probe.publish(`${BASE}/device/quiet_meter/set`, 'connect');
-    await connected('quiet_meter');
-    const ok = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
+    await probe.publish(`${BASE}/device/${id}/set`, 'connect');
+    await connected(id);
+    const ok = await h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'ID?' });
     assert.deepEqual(ok.body.response, ['METER-SIM,1.0']);
   });
 
   it('reconnects by itself when the port vanishes and comes back', async () => {
-    await meterPorts.close();
-    const lost = await until('an error with the reason', async () => {
-      const d = await get('meter');
-      return d.status === 'error' && d.reason ? d : undefined;
-    });
+    const { id, ports, sim } = await meter('Replugged', ['--interval-ms', '100'], { telemetry: { fields: meterFields } });
+    await ports.close();
+    const lost = await until('an error with the reason', () => get(id), (d) => d.status === 'error' && d.reason !== null);
     assert.equal(lost.connected, false);
-    const hubProblem = await until('the hub problem sensor', async () => {
-      const info = (await h.api<{ problems: string[] }>('GET', '/api/info')).body;
-      return info.problems.includes('device/meter') ? info : undefined;
-    });
-    assert.ok(hubProblem);
-    await meter.stop();
-    await meterPorts.open();
-    meter = await startSim('meter-sim', meterPorts.b, ['--interval-ms', '100']);
-    const back = Date.now();
-    await connected('meter');
-    await probe.upcoming(`${BASE}/device/meter/rx`, (m) => m.payload.startsWith('V='));
-    await until('fresh telemetry after the reconnect', async () => (Date.parse((await get('meter')).last_seen ?? '') >= back ? true : undefined));
+    await until('the hub problem sensor', async () => (await h.api<{ problems: string[] }>('GET', '/api/info')).body.problems, (p) => p.includes(`device/${id}`));
+    await sim.stop();
+    await ports.open();
+    await startSim('meter-sim', ports.b, ['--interval-ms', '100']);
+    const m = probe.mark();
+    const back = await connected(id);
+    await probe.next(`${BASE}/device/${id}/rx`, (x) => x.payload.startsWith('V='), { since: m });
+    const lastSeenBefore = Date.parse(back.last_seen ?? '');
+    await until('fresh telemetry after the reconnect', () => get(id), (d) => Date.parse(d.last_seen ?? '') > lastSeenBefore);
+    await until('the hub problem cleared', async () => (await h.api<{ problems: string[] }>('GET', '/api/info')).body.problems, (p) => !p.includes(`device/${id}`));
   });
 
   it('uploads a file in paced chunks as a job with progress', async () => {
@@ -188,24 +187,20 @@ describe('line devices', () => {
     assert.equal(r.status, 201);
     await connected('sink');
     const lines = Array.from({ length: 400 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
-    const file = join(tempDir(), 'data.txt');
-    writeFileSync(file, lines.join('\n') + '\n');
     const form = new FormData();
     form.append('file', new Blob([lines.join('\n') + '\n']), 'data.txt');
+    const m = probe.mark();
     const res = await fetch(`${h.http}/api/devices/sink/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
     assert.equal(res.status, 202, await res.clone().text());
     const job = (await res.json()) as Job;
     assert.equal(job.kind, 'upload');
     assert.equal(job.device_id, 'sink');
-    const progress = probe.upcoming(`${BASE}/device/sink`, (m) => ((JSON.parse(m.payload) as Device).upload?.progress ?? 0) > 0);
-    const done = await until('the upload job to end', async () => {
-      const j = (await h.api<Job>('GET', `/api/jobs/${job.id}`)).body;
-      return j.status === 'running' ? undefined : j;
-    }, 20_000);
+    const progress = probe.next(`${BASE}/device/sink`, (x) => ((JSON.parse(x.payload) as Device).upload?.progress ?? 0) > 0, { since: m });
+    const done = await until('the upload job to end', async () => (await h.api<Job>('GET', `/api/jobs/${job.id}`)).body, (j) => j.status !== 'running' && j.status !== 'pending', { timeoutMs: 20_000 });
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.progress, 100);
     await progress;
-    await until('every byte at the peer', () => peer.lines.length >= lines.length);
+    await until('every line at the peer', () => peer.lines, (got) => got.length >= lines.length);
     assert.deepEqual(peer.lines, lines);
     const listed = (await h.api<Job[]>('GET', '/api/jobs?device_id=sink')).body;
     assert.deepEqual(listed.map((j) => j.id), [job.id]);
@@ -233,12 +228,23 @@ describe('line devices', () => {
     const timedOut = await late;
     assert.equal(timedOut.status, 503);
     assert.match(timedOut.body.error, /no complete answer within 500 ms \(waiting for a line matching \^END\$\); it sent \["one"\]/);
-    const ports2 = await h.api<Array<{ path: string }>>('GET', '/api/devices/ports');
-    assert.equal(ports2.status, 200);
-    assert.ok(Array.isArray(ports2.body));
+  });
+
+  it('lists the serial ports this machine has over REST and the bridge, never a pty', async () => {
+    const pair = await openPtyPair();
+    const listed = await h.api<Array<{ path: string }>>('GET', '/api/devices/ports');
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.body.map((p) => p.path).sort(), serialPortsOfThisMachine(), JSON.stringify(listed.body));
+    assert.ok(!listed.body.some((p) => p.path === pair.a));
+    const reply = probe.next(`${BASE}/bridge/response/device/ports`);
+    await probe.publish(`${BASE}/bridge/request/device/ports`, '{}');
+    const bridged = JSON.parse((await reply).payload) as { status: string; data: Array<{ path: string }> };
+    assert.equal(bridged.status, 'ok');
+    assert.deepEqual(bridged.data, listed.body);
   });
 
   it('refuses bad input clearly and changes nothing', async () => {
+    const { id } = await meter('Steady', ['--interval-ms', '0', '--prompt'], PROMPTED);
     const notPort = join(tempDir(), 'plain.txt');
     writeFileSync(notPort, 'x');
     const cases: Array<[unknown, RegExp]> = [
@@ -261,23 +267,29 @@ describe('line devices', () => {
     assert.ok(!list.some((d) => d.id === 'x'));
     assert.equal((await h.api('GET', '/api/devices/nope')).status, 404);
     assert.equal((await h.api('POST', '/api/devices/nope/connect')).status, 404);
-    const multiline = await h.api<{ error: string }>('POST', '/api/devices/quiet_meter/command', { command: 'A\nB' });
+    const multiline = await h.api<{ error: string }>('POST', `/api/devices/${id}/command`, { command: 'A\nB' });
     assert.equal(multiline.status, 400);
-    const notMultipart = await h.api<{ error: string }>('POST', '/api/devices/sink/upload', { file: 'x' });
+    const notMultipart = await h.api<{ error: string }>('POST', `/api/devices/${id}/upload`, { file: 'x' });
     assert.equal(notMultipart.status, 400);
 
-    const rejected = probe.upcoming(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('quiet_meter'));
-    await probe.publish(`${BASE}/device/quiet_meter/set`, '{"action": "explode"}');
+    const rejected = probe.next(`${BASE}/bridge/event`, (x) => x.payload.includes('command_rejected') && x.payload.includes(id));
+    await probe.publish(`${BASE}/device/${id}/set`, '{"action": "explode"}');
     assert.match((await rejected).payload, /action/);
-    const still = await h.api<{ response: string[] }>('POST', '/api/devices/quiet_meter/command', { command: 'ID?' });
-    assert.deepEqual(still.body.response, ['METER-SIM,1.0'], 'other devices keep working');
+    const still = await h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'ID?' });
+    assert.deepEqual(still.body.response, ['METER-SIM,1.0'], 'the device keeps working');
   });
 
   it('deletes a device: disconnected, its Home Assistant device removed', async () => {
-    const cleared = probe.upcoming(`homeassistant/device/hearth_${NODE}_device_quiet_meter/config`, (m) => m.payload === '');
-    const r = await h.api('DELETE', '/api/devices/quiet_meter');
+    const { id, ports } = await meter('Doomed', ['--interval-ms', '0', '--prompt'], PROMPTED);
+    const peer = probe.next(`${BASE}/device/${id}`, (x) => x.payload === '');
+    const cleared = probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload === '');
+    const r = await h.api('DELETE', `/api/devices/${id}`);
     assert.equal(r.status, 200);
     await cleared;
-    assert.equal((await h.api('GET', '/api/devices/quiet_meter')).status, 404);
+    await peer;
+    assert.equal((await h.api('GET', `/api/devices/${id}`)).status, 404);
+    // The port is free again: a process of ours can open it (the hub holds it exclusively while connected).
+    const mine = await openPtyEnd(ports.a);
+    await mine.close();
   });
 });

@@ -20,16 +20,8 @@ interface Device {
 describe('modbus device', () => {
   let h: HubHandle;
   let probe: MqttProbe;
-  let server: ModbusServer;
 
   before(async () => {
-    server = await startModbusServer({ transport: 'tcp' }, { unitId: 3 });
-    // The inverter's registers: 0.1 °C, a 32-bit energy counter, a float, a setpoint and a relay.
-    await server.set('holding', 0, [215]);
-    await server.set('input', 10, [0x0001, 0x86a0]);
-    await server.set('input', 12, [0x4048, 0xf5c3]);
-    await server.set('holding', 20, [450]);
-    await server.set('coils', 5, [false]);
     h = await startHub();
     probe = await MqttProbe.connect(h.brokerUrl, ['#']);
   });
@@ -38,11 +30,19 @@ describe('modbus device', () => {
     await h.stop();
   });
 
-  const get = async (): Promise<Device> => (await h.api<Device>('GET', '/api/devices/inverter')).body;
+  const get = async (id: string): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
 
-  it('polls the register map into telemetry and Home Assistant entities', async () => {
-    const r = await h.api('POST', '/api/devices', {
-      name: 'Inverter',
+  /** A pymodbus server holding an inverter's registers, and a device of that name polling it, connected. */
+  async function inverter(name: string, port?: number): Promise<{ id: string; server: ModbusServer }> {
+    const server = await startModbusServer({ transport: 'tcp', ...(port === undefined ? {} : { port }) }, { unitId: 3 });
+    // The inverter's registers: 0.1 °C, a 32-bit energy counter, a float, a setpoint and a relay.
+    await server.set('holding', 0, [215]);
+    await server.set('input', 10, [0x0001, 0x86a0]);
+    await server.set('input', 12, [0x4048, 0xf5c3]);
+    await server.set('holding', 20, [450]);
+    await server.set('coils', 5, [false]);
+    const r = await h.api<Device & { id: string }>('POST', '/api/devices', {
+      name,
       type: 'inverter',
       protocol: 'modbus',
       connection: { transport: 'modbus-tcp', host: '127.0.0.1', port: server.port, unitId: 3 },
@@ -58,21 +58,25 @@ describe('modbus device', () => {
       },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    const d = await until('registers in telemetry', async () => {
-      const x = await get();
-      return x.connected && x.telemetry.frequency !== undefined ? x : undefined;
-    });
+    await until(`${r.body.id} polled`, () => get(r.body.id), (x) => x.connected && x.telemetry.frequency !== undefined);
+    return { id: r.body.id, server };
+  }
+
+  it('polls the register map into telemetry and Home Assistant entities', async () => {
+    const m = probe.mark();
+    const { id } = await inverter('Inverter');
+    const d = await get(id);
     assert.equal(d.telemetry.temperature, 21.5);
     assert.equal(d.telemetry.energy, 100);
     assert.ok(Math.abs((d.telemetry.frequency as number) - 3.14) < 1e-5);
     assert.equal(d.telemetry.setpoint, 45);
     assert.equal(d.telemetry.relay, false);
 
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_inverter/config`, (m) => m.payload.includes('setpoint'));
+    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload.includes('setpoint'), { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const cmps = (JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>> }).cmps;
     assert.equal(cmps.setpoint!.p, 'number');
-    assert.equal(cmps.setpoint!.command_topic, `${BASE}/device/inverter/setpoint/set`);
+    assert.equal(cmps.setpoint!.command_topic, `${BASE}/device/${id}/setpoint/set`);
     assert.equal(cmps.setpoint!.min, 0);
     assert.equal(cmps.setpoint!.max, 100);
     assert.equal(cmps.setpoint!.step, 0.1);
@@ -84,32 +88,48 @@ describe('modbus device', () => {
   });
 
   it('picks up a value changed on the server', async () => {
+    const { id, server } = await inverter('Changing');
     await server.set('holding', 0, [-52 & 0xffff]);
-    await until('the new temperature', async () => ((await get()).telemetry.temperature === -5.2 ? true : undefined));
+    await until('the new temperature', () => get(id), (x) => x.telemetry.temperature === -5.2);
   });
 
   it('writes from Home Assistant (bare values on field topics), REST and the bridge', async () => {
-    await probe.publish(`${BASE}/device/inverter/setpoint/set`, '62.5');
+    const { id, server } = await inverter('Written');
+    await probe.publish(`${BASE}/device/${id}/setpoint/set`, '62.5');
     const w = await server.waitForWrite((x) => x.table === 'holding' && x.address === 20);
     assert.deepEqual(w.values, [625]);
-    await until('the written value read back', async () => ((await get()).telemetry.setpoint === 62.5 ? true : undefined));
+    await until('the written value read back', () => get(id), (x) => x.telemetry.setpoint === 62.5);
 
-    await probe.publish(`${BASE}/device/inverter/relay/set`, 'ON');
+    await probe.publish(`${BASE}/device/${id}/relay/set`, 'ON');
     const c = await server.waitForWrite((x) => x.table === 'coils' && x.address === 5);
     assert.deepEqual(c.values, [true]);
 
-    const rest = await h.api<Device>('POST', '/api/devices/inverter/write', { setpoint: 10, relay: false });
+    const rest = await h.api<Device>('POST', `/api/devices/${id}/write`, { setpoint: 10, relay: false });
     assert.equal(rest.status, 200, JSON.stringify(rest.body));
     assert.deepEqual(await server.get('holding', 20, 1), [100]);
     assert.deepEqual(await server.get('coils', 5, 1), [false]);
 
-    const reply = probe.upcoming(`${BASE}/bridge/response/device/write`);
-    await probe.publish(`${BASE}/bridge/request/device/write`, JSON.stringify({ id: 'inverter', values: { setpoint: 20 } }));
+    const reply = probe.next(`${BASE}/bridge/response/device/write`);
+    await probe.publish(`${BASE}/bridge/request/device/write`, JSON.stringify({ id, values: { setpoint: 20 } }));
     assert.match((await reply).payload, /"status":"ok"/);
     assert.deepEqual(await server.get('holding', 20, 1), [200]);
   });
 
+  it('writes several fields from one JSON object on the device /set topic', async () => {
+    const { id, server } = await inverter('Multi');
+    const from = server.writes.length;
+    await probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ setpoint: 33.3, relay: true }));
+    const setpoint = await server.waitForWrite((x) => x.table === 'holding' && x.address === 20, { from });
+    const relay = await server.waitForWrite((x) => x.table === 'coils' && x.address === 5, { from });
+    assert.deepEqual(setpoint.values, [333]);
+    assert.deepEqual(relay.values, [true]);
+    assert.deepEqual(await server.get('holding', 20, 1), [333]);
+    assert.deepEqual(await server.get('coils', 5, 1), [true]);
+    await until('both written values read back', () => get(id), (x) => x.telemetry.setpoint === 33.3 && x.telemetry.relay === true);
+  });
+
   it('refuses bad writes, commands and uploads clearly, and writes nothing', async () => {
+    const { id, server } = await inverter('Refusing');
     const before = server.writes.length;
     const cases: Array<[Record<string, unknown>, number, RegExp]> = [
       [{ setpoint: 150 }, 400, /between 0 and 100/],
@@ -117,21 +137,23 @@ describe('modbus device', () => {
       [{ temperature: 20 }, 400, /read-only/],
       [{ nope: 1 }, 404, /no field "nope"/],
       [{ relay: 'maybe' }, 400, /on\/off/],
+      // All are checked before the first is written: a good value next to a bad one is not written either.
+      [{ relay: true, setpoint: 150 }, 400, /between 0 and 100/],
     ];
     for (const [body, status, why] of cases) {
-      const r = await h.api<{ error: string }>('POST', '/api/devices/inverter/write', body);
+      const r = await h.api<{ error: string }>('POST', `/api/devices/${id}/write`, body);
       assert.equal(r.status, status, JSON.stringify(body));
       assert.match(r.body.error, why);
     }
-    const rejected = probe.upcoming(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('setpoint'));
-    await probe.publish(`${BASE}/device/inverter/setpoint/set`, 'lots');
+    const rejected = probe.next(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('setpoint'));
+    await probe.publish(`${BASE}/device/${id}/setpoint/set`, 'lots');
     await rejected;
-    const cmd = await h.api<{ error: string }>('POST', '/api/devices/inverter/command', { command: 'hello' });
+    const cmd = await h.api<{ error: string }>('POST', `/api/devices/${id}/command`, { command: 'hello' });
     assert.equal(cmd.status, 400);
     assert.match(cmd.body.error, /no text commands/);
     const form = new FormData();
     form.append('file', new Blob(['x']), 'x.bin');
-    const up = await fetch(`${h.http}/api/devices/inverter/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
+    const up = await fetch(`${h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
     assert.equal(up.status, 400);
     assert.match(((await up.json()) as { error: string }).error, /does not take uploads/);
     const badType = await h.api<{ error: string }>('POST', '/api/devices', {
@@ -142,14 +164,18 @@ describe('modbus device', () => {
     });
     assert.equal(badType.status, 400);
     assert.match(badType.body.error, /type/);
-    assert.equal(server.writes.length, before, 'nothing was written');
+    // A write the hub took after the refusals arrives: only then is "nothing before it" a fact.
+    await h.api('POST', `/api/devices/${id}/write`, { setpoint: 1 });
+    const next = await server.waitForWrite(() => true, { from: before });
+    assert.deepEqual(next, { table: 'holding', fc: 6, address: 20, values: [10] }, 'the first write after the refusals is the good one');
   });
 
   it('reports the server going away and comes back when it does', async () => {
+    const { id, server } = await inverter('Comeback');
     const port = server.port;
     await server.stop();
-    await until('an error status', async () => ((await get()).status === 'error' ? true : undefined), 15_000);
-    server = await startModbusServer({ transport: 'tcp', port }, { unitId: 3 });
-    await until('connected again', async () => ((await get()).connected ? true : undefined), 40_000);
+    await until('an error status', () => get(id), (x) => x.status === 'error', { timeoutMs: 15_000 });
+    await startModbusServer({ transport: 'tcp', port }, { unitId: 3 });
+    await until('connected again', () => get(id), (x) => x.connected, { timeoutMs: 40_000 });
   });
 });

@@ -197,7 +197,7 @@ for (const kind of ['tcp', 'rtu'] as const) {
       const { values, link, done } = await session(r, fast, 3600);
       assert.deepEqual(values, { fast: 7, slow: 1041 });
       await r.server.set('input', 40, [8]);
-      await until('the new value polled', () => values.fast === 8);
+      await until('the new value polled', () => values.fast, (v) => v === 8);
       assert.equal(link.reads.filter((x) => x === 'input 41+1').length, 1, 'the slow register waits for its own period');
       await done();
       const reads = link.reads.length;
@@ -209,14 +209,15 @@ for (const kind of ['tcp', 'rtu'] as const) {
     it('writes a scaled holding register, a 32-bit value and a coil, and publishes what the device then holds', async () => {
       const { server } = r;
       const { s, values, done } = await session(r, WRITABLE);
+      const from = server.writes.length; // the server is this describe's: only this test's writes count
       await s.writeField!('setpoint', 21.5);
-      assert.deepEqual((await server.waitForWrite((w) => w.address === 20)), { table: 'holding', fc: 6, address: 20, values: [215] });
+      assert.deepEqual(await server.waitForWrite((w) => w.address === 20, { from }), { table: 'holding', fc: 6, address: 20, values: [215] });
       assert.equal(values.setpoint, 21.5);
       await s.writeField!('limit', -70000);
-      assert.deepEqual(await server.waitForWrite((w) => w.address === 22), { table: 'holding', fc: 16, address: 22, values: words32((v) => v.setInt32(0, -70000)) });
+      assert.deepEqual(await server.waitForWrite((w) => w.address === 22, { from }), { table: 'holding', fc: 16, address: 22, values: words32((v) => v.setInt32(0, -70000)) });
       assert.equal(values.limit, -70000);
       await s.writeField!('pump', false);
-      assert.deepEqual(await server.waitForWrite((w) => w.table === 'coils' && w.address === 5), { table: 'coils', fc: 5, address: 5, values: [false] });
+      assert.deepEqual(await server.waitForWrite((w) => w.table === 'coils' && w.address === 5, { from }), { table: 'coils', fc: 5, address: 5, values: [false] });
       assert.deepEqual(await server.get('coils', 5), [false]);
       assert.equal(values.pump, false);
       await done();
@@ -254,7 +255,7 @@ for (const kind of ['tcp', 'rtu'] as const) {
       ];
       const { s, values, logs, link, done } = await session(r, map);
       assert.equal(values.good, 1000);
-      await until('five failed reads', () => link.reads.filter((x) => x === 'holding 150+1').length >= 5);
+      await until('five failed reads', () => link.reads.filter((x) => x === 'holding 150+1').length, (n) => n >= 5);
       const errors = logs.filter((l) => l.level === ERROR);
       assert.deepEqual(errors.map((l) => l.msg), ['device meter: the device refused: Illegal data address (exception 2) reading holding 150']);
       await assert.rejects(s.writeField!('ghost', 1), (e: unknown) => e instanceof HubError && e.kind === 'unavailable' && /Illegal data address \(exception 2\) writing holding 150/.test(e.message));
@@ -278,7 +279,7 @@ for (const kind of ['tcp', 'rtu'] as const) {
       const link = await mine.open(events);
       assert.equal((await link.read('holding', 0, 1)).length, 1);
       await mine.vanish();
-      await until('the loss reported', () => events.losses.length > 0);
+      await until('the loss reported', () => events.losses, (l) => l.length > 0);
       assert.match(events.losses[0]!, kind === 'tcp' ? /closed the connection/ : /unplugged/);
       await assert.rejects(link.read('holding', 0, 1), /reading holding 0 failed: the connection was lost/);
       await link.close();

@@ -49,56 +49,76 @@ function gcodeFile(dir: string, moves: number): { path: string; commands: string
 describe('gcode printer', () => {
   let h: HubHandle;
   let probe: MqttProbe;
-  let ports: PtyPair;
-  let sim: Sim;
-  const dir = tempDir();
-  const log = join(dir, 'accepted.jsonl');
 
   before(async () => {
     h = await startHub();
     probe = await MqttProbe.connect(h.brokerUrl, ['#']);
-    ports = await openPtyPair();
-    sim = await startSim('marlin-sim', ports.b, ['--resend-every', '97', '--log', log, '--move-ms', '0', '--home-ms', '50']);
   });
   after(async () => {
     await probe.close();
     await h.stop();
   });
 
-  const get = async (): Promise<Device> => (await h.api<Device>('GET', '/api/devices/printer')).body;
-  const job = async (id: number): Promise<Job> => (await h.api<Job>('GET', `/api/jobs/${id}`)).body;
-  const ended = (id: number, ms = 60_000): Promise<Job> => until(`job ${id} to end`, async () => {
-    const j = await job(id);
-    return j.status === 'running' || j.status === 'pending' ? undefined : j;
-  }, ms);
-  const accepted = (): Array<{ n: number; cmd: string }> =>
-    readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n: number; cmd: string });
-  const upload = async (path: string): Promise<Job> => {
-    const form = new FormData();
-    form.append('file', new Blob([readFileSync(path)]), 'part.gcode');
-    const res = await fetch(`${h.http}/api/devices/printer/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
-    assert.equal(res.status, 202, await res.clone().text());
-    return (await res.json()) as Job;
-  };
+  interface Printer {
+    id: string;
+    dir: string;
+    log: string;
+    ports: PtyPair;
+    sim: Sim;
+    get(): Promise<Device>;
+    /** Every numbered command the simulator accepted, in order. */
+    accepted(): Array<{ n: number; cmd: string }>;
+    upload(path: string): Promise<Job>;
+  }
 
-  it('connects, reads the firmware (M115) and the temperatures', async () => {
-    const r = await h.api('POST', '/api/devices', {
-      name: 'Printer',
+  /** A simulated printer on its own pty, created as a device of that name and connected. */
+  async function printer(name: string, simArgs = ['--resend-every', '97', '--move-ms', '0', '--home-ms', '50']): Promise<Printer> {
+    const dir = tempDir();
+    const log = join(dir, 'accepted.jsonl');
+    const ports = await openPtyPair();
+    const sim = await startSim('marlin-sim', ports.b, ['--log', log, ...simArgs]);
+    const r = await h.api<{ id: string }>('POST', '/api/devices', {
+      name,
       type: 'printer',
       protocol: 'gcode',
       connection: { transport: 'serial', path: ports.a, baudRate: 115200 },
       gcode: { autoreport_s: 1 },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    const d = await until('connected with firmware and temperatures', async () => {
-      const x = await get();
-      return x.connected && x.firmware_version && typeof x.telemetry.hotend === 'number' ? x : undefined;
-    });
+    const id = r.body.id;
+    const get = async (): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
+    await until(`${id} connected`, get, (x) => x.connected);
+    return {
+      id,
+      dir,
+      log,
+      ports,
+      sim,
+      get,
+      accepted: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n: number; cmd: string }),
+      async upload(path) {
+        const form = new FormData();
+        form.append('file', new Blob([readFileSync(path)]), 'part.gcode');
+        const res = await fetch(`${h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
+        assert.equal(res.status, 202, await res.clone().text());
+        return (await res.json()) as Job;
+      },
+    };
+  }
+
+  const job = async (id: number): Promise<Job> => (await h.api<Job>('GET', `/api/jobs/${id}`)).body;
+  const ended = (id: number, timeoutMs = 60_000): Promise<Job> =>
+    until(`job ${id} to end`, () => job(id), (j) => j.status !== 'running' && j.status !== 'pending', { timeoutMs });
+
+  it('connects, reads the firmware (M115) and the temperatures', async () => {
+    const m = probe.mark();
+    const p = await printer('Printer');
+    const d = await until('firmware and temperatures', p.get, (x) => x.connected && x.firmware_version !== null && typeof x.telemetry.hotend === 'number');
     assert.match(d.firmware_version!, /Marlin 2\.1\.2/);
-    const heat = await h.api<{ response: string[] }>('POST', '/api/devices/printer/command', { command: 'M104 S200' });
+    const heat = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M104 S200' });
     assert.equal(heat.status, 200, JSON.stringify(heat.body));
-    await until('the hotend target in telemetry', async () => ((await get()).telemetry.hotend_target === 200 ? true : undefined));
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_printer/config`, (m) => m.payload !== '');
+    await until('the hotend target in telemetry', p.get, (x) => x.telemetry.hotend_target === 200);
+    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_${p.id}/config`, (x) => x.payload !== '', { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const cmps = (JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>> }).cmps;
     assert.equal(cmps.hotend!.device_class, 'temperature');
@@ -107,76 +127,84 @@ describe('gcode printer', () => {
   });
 
   it('streams a file with flow control: every line once, in order, despite resend requests', async () => {
-    const { path, commands } = gcodeFile(dir, 1500);
-    const before = accepted().length;
+    const p = await printer('Streaming');
+    const { path, commands } = gcodeFile(p.dir, 1500);
+    const before = p.accepted().length;
     const progressSeen: number[] = [];
-    const started = await upload(path);
+    const m = probe.mark();
+    const started = await p.upload(path);
     assert.equal(started.kind, 'upload');
-    const haProgress = probe.upcoming(`${BASE}/device/printer`, (m) => {
-      const u = (JSON.parse(m.payload) as Device).upload;
-      if (u) progressSeen.push(u.progress);
-      return (u?.progress ?? 0) >= 50;
-    }, 60_000);
+    const haProgress = probe.next(
+      `${BASE}/device/${p.id}`,
+      (x) => {
+        const u = (JSON.parse(x.payload) as Device).upload;
+        if (u) progressSeen.push(u.progress);
+        return (u?.progress ?? 0) >= 50;
+      },
+      { timeoutMs: 60_000, since: m },
+    );
     const done = await ended(started.id);
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.progress, 100);
     await haProgress;
     assert.deepEqual([...progressSeen].sort((a, b) => a - b), progressSeen, 'progress only grows');
-    const got = accepted().slice(before).map((a) => a.cmd);
+    const got = p.accepted().slice(before).map((a) => a.cmd);
     assert.deepEqual(got, commands, 'the printer accepted every command exactly once and in order');
     assert.match(done.steps.at(-1)!.message, /sent 1501 lines.*sent again/);
-    assert.equal((await get()).upload, null);
+    assert.equal((await p.get()).upload, null);
   });
 
   it('cancels an upload from the jobs API: sending stops', async () => {
-    const { path } = gcodeFile(dir, 20_000);
-    const started = await upload(path);
-    await until('some progress', async () => ((await job(started.id)).progress >= 2 ? true : undefined), 30_000);
+    const p = await printer('Cancelled');
+    const { path, commands } = gcodeFile(p.dir, 20_000);
+    const started = await p.upload(path);
+    await until('some progress', () => job(started.id), (j) => j.progress >= 2, { timeoutMs: 30_000 });
     const c = await h.api<Job>('POST', `/api/jobs/${started.id}/cancel`);
     assert.equal(c.status, 200);
     const done = await ended(started.id);
     assert.equal(done.status, 'cancelled');
     // Still connected and answering; and nothing of the file comes between two commands after it.
     for (const cmd of ['M105', 'M114']) {
-      const r = await h.api<{ response: string[] }>('POST', '/api/devices/printer/command', { command: cmd });
+      const r = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: cmd });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
-    const tail = accepted().slice(-2).map((a) => a.cmd);
-    assert.deepEqual(tail, ['M105', 'M114']);
-    assert.ok(accepted().filter((a) => a.cmd.startsWith('G1 ')).length < 1500 + 20_000, 'the file was not sent in full');
+    const accepted = p.accepted().map((a) => a.cmd);
+    assert.deepEqual(accepted.slice(-2), ['M105', 'M114']);
+    const fromFile = accepted.slice(accepted.indexOf('G28'), -2);
+    assert.ok(fromFile.length < commands.length, `the file was not sent in full (${fromFile.length} of ${commands.length})`);
+    assert.deepEqual(fromFile, commands.slice(0, fromFile.length), 'what went out is the start of the file, in order');
   });
 
   it('uploads from the CLI with progress', async () => {
-    const { path } = gcodeFile(dir, 300);
-    const r = await runCli(['device', 'upload', 'printer', path], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
+    const p = await printer('Cli printer');
+    const { path } = gcodeFile(p.dir, 300);
+    const r = await runCli(['device', 'upload', p.id, path], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /upload job \d+: part\.gcode/);
     assert.match(r.stdout, /100%/);
     assert.match(r.stdout, /upload succeeded/);
     const list = await runCli(['device', 'list'], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
-    assert.match(list.stdout, /printer\s+gcode\s+serial\s+connected/);
+    assert.match(list.stdout, new RegExp(`${p.id}\\s+gcode\\s+serial\\s+connected`));
   });
 
   it('fails the upload clearly when the printer vanishes mid-file, then reconnects', async () => {
-    const { path } = gcodeFile(dir, 20_000);
-    const started = await upload(path);
-    await until('some progress', async () => ((await job(started.id)).progress >= 2 ? true : undefined), 30_000);
-    await ports.close();
+    const p = await printer('Vanishing');
+    const { path } = gcodeFile(p.dir, 20_000);
+    const started = await p.upload(path);
+    await until('some progress', () => job(started.id), (j) => j.progress >= 2, { timeoutMs: 30_000 });
+    await p.ports.close();
     const done = await ended(started.id);
     assert.equal(done.status, 'failed');
     assert.match(done.error ?? '', /disconnect/i);
-    const d = await until('an error status with the reason', async () => {
-      const x = await get();
-      return x.status === 'error' && x.reason ? x : undefined;
-    });
+    const d = await until('an error status with the reason', p.get, (x) => x.status === 'error' && x.reason !== null);
     assert.equal(d.upload, null);
-    const refused = await h.api<{ error: string }>('POST', '/api/devices/printer/command', { command: 'M105' });
+    const refused = await h.api<{ error: string }>('POST', `/api/devices/${p.id}/command`, { command: 'M105' });
     assert.equal(refused.status, 409);
-    await sim.stop();
-    await ports.open();
-    sim = await startSim('marlin-sim', ports.b, ['--log', log]);
-    await until('connected again', async () => ((await get()).connected ? true : undefined), 40_000);
-    const m115 = await h.api<{ response: string[] }>('POST', '/api/devices/printer/command', { command: 'M115' });
+    await p.sim.stop();
+    await p.ports.open();
+    await startSim('marlin-sim', p.ports.b, ['--log', p.log]);
+    await until('connected again', p.get, (x) => x.connected, { timeoutMs: 40_000 });
+    const m115 = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M115' });
     assert.equal(m115.status, 200, JSON.stringify(m115.body));
   });
 });

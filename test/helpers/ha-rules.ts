@@ -294,3 +294,206 @@ export class DiscoveryRegistry {
     }
   }
 }
+
+/**
+ * Renders a Home Assistant template as Home Assistant would for the expressions discovery uses here:
+ * `{{ … }}` with `value_json` (attributes, ['keys']), string/number/None/true/false/list/dict
+ * literals, `a if c else b`, `or`, `and`, `not`, `in`, `==`, `!=`, `is (not) none`, `is (not) defined`,
+ * arithmetic, and the filters `round(n)` and `tojson`. Anything else throws, so a template the
+ * hub starts using beyond this is noticed, never rendered wrong. Text outside `{{ }}` is kept.
+ */
+export function renderTemplate(template: string, valueJson: unknown, value?: string): string {
+  return template.replace(/\{\{(.*?)\}\}/gs, (_, expr: string) => show(new Expr(expr, { value_json: valueJson, value }).parse()));
+}
+
+const UNDEFINED = Symbol('undefined');
+
+/** Jinja's text for a value: None as "None", booleans as Python writes them. */
+function show(v: unknown): string {
+  if (v === null || v === UNDEFINED) return v === null ? 'None' : '';
+  if (v === true || v === false) return v ? 'True' : 'False';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+class Expr {
+  private readonly toks: string[];
+  private i = 0;
+  constructor(
+    private readonly src: string,
+    private readonly vars: Record<string, unknown>,
+  ) {
+    this.toks = src.match(/\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\d+(?:\.\d+)?|[A-Za-z_]\w*|==|!=|<=|>=|\S)/g)?.map((t) => t.trim()) ?? [];
+  }
+  parse(): unknown {
+    const v = this.cond();
+    if (this.i < this.toks.length) this.fail(`unexpected "${this.toks[this.i]}"`);
+    return v;
+  }
+  private fail(why: string): never {
+    throw new Error(`template {{${this.src}}}: ${why} (this evaluator knows a subset of Jinja)`);
+  }
+  private peek(): string | undefined {
+    return this.toks[this.i];
+  }
+  private eat(t?: string): string {
+    const got = this.toks[this.i++];
+    if (got === undefined || (t !== undefined && got !== t)) this.fail(`expected ${t ?? 'more'}, got ${got ?? 'the end'}`);
+    return got;
+  }
+  private cond(): unknown {
+    const then = this.or();
+    if (this.peek() !== 'if') return then;
+    this.eat('if');
+    const test = this.or();
+    this.eat('else');
+    const otherwise = this.cond();
+    return truthy(test) ? then : otherwise;
+  }
+  private or(): unknown {
+    let v = this.and();
+    while (this.peek() === 'or') {
+      this.eat();
+      const r = this.and();
+      v = truthy(v) ? v : r;
+    }
+    return v;
+  }
+  private and(): unknown {
+    let v = this.not();
+    while (this.peek() === 'and') {
+      this.eat();
+      const r = this.not();
+      v = truthy(v) ? r : v;
+    }
+    return v;
+  }
+  private not(): unknown {
+    if (this.peek() !== 'not') return this.compare();
+    this.eat();
+    return !truthy(this.not());
+  }
+  private compare(): unknown {
+    const l = this.sum();
+    const op = this.peek();
+    if (op === 'is') {
+      this.eat();
+      const neg = this.peek() === 'not' ? (this.eat(), true) : false;
+      const test = this.eat();
+      const r = test === 'none' ? l === null : test === 'defined' ? l !== UNDEFINED : this.fail(`unknown test "${test}"`);
+      return neg ? !r : r;
+    }
+    if (op === 'in' || (op === 'not' && this.toks[this.i + 1] === 'in')) {
+      if (op === 'not') this.eat();
+      this.eat('in');
+      const r = this.sum();
+      const found = Array.isArray(r) ? r.includes(l) : typeof r === 'string' ? r.includes(String(l)) : this.fail('"in" needs a list or text');
+      return op === 'not' ? !found : found;
+    }
+    if (op === '==' || op === '!=') {
+      this.eat();
+      const eq = JSON.stringify(l) === JSON.stringify(this.sum());
+      return op === '==' ? eq : !eq;
+    }
+    return l;
+  }
+  private sum(): unknown {
+    let v = this.product();
+    while (this.peek() === '+' || this.peek() === '-') {
+      const op = this.eat();
+      const r = this.product();
+      v = op === '+' ? (typeof v === 'string' ? v + String(r) : num(v) + num(r)) : num(v) - num(r);
+    }
+    return v;
+  }
+  private product(): unknown {
+    let v = this.filtered();
+    while (this.peek() === '*' || this.peek() === '/') {
+      const op = this.eat();
+      const r = this.filtered();
+      v = op === '*' ? num(v) * num(r) : num(v) / num(r);
+    }
+    return v;
+  }
+  private filtered(): unknown {
+    let v = this.primary();
+    while (this.peek() === '|') {
+      this.eat();
+      const name = this.eat();
+      const args: unknown[] = [];
+      if (this.peek() === '(') {
+        this.eat('(');
+        while (this.peek() !== ')') {
+          args.push(this.cond());
+          if (this.peek() === ',') this.eat();
+        }
+        this.eat(')');
+      }
+      if (name === 'round') {
+        const f = 10 ** Number(args[0] ?? 0);
+        v = Math.round(num(v) * f) / f;
+      } else if (name === 'tojson') v = JSON.stringify(v === UNDEFINED ? null : v);
+      else this.fail(`unknown filter "${name}"`);
+    }
+    return v;
+  }
+  private primary(): unknown {
+    const t = this.eat();
+    let v: unknown;
+    if (t === '(') {
+      v = this.cond();
+      this.eat(')');
+    } else if (t === '[') {
+      const list: unknown[] = [];
+      while (this.peek() !== ']') {
+        list.push(this.cond());
+        if (this.peek() === ',') this.eat();
+      }
+      this.eat(']');
+      v = list;
+    } else if (t === '{') {
+      const o: Record<string, unknown> = {};
+      while (this.peek() !== '}') {
+        const k = this.primary();
+        this.eat(':');
+        o[String(k)] = noUndefined(this.cond());
+        if (this.peek() === ',') this.eat();
+      }
+      this.eat('}');
+      v = o;
+    } else if (/^['"]/.test(t)) v = JSON.parse(t[0] === '"' ? t : `"${t.slice(1, -1).replace(/"/g, '\\"').replace(/\\'/g, "'")}"`);
+    else if (/^\d/.test(t)) v = Number(t);
+    else if (t === 'None' || t === 'none') v = null;
+    else if (t === 'True' || t === 'true') v = true;
+    else if (t === 'False' || t === 'false') v = false;
+    else if (/^[A-Za-z_]/.test(t)) v = t in this.vars ? this.vars[t] : UNDEFINED;
+    else this.fail(`unexpected "${t}"`);
+    for (;;) {
+      if (this.peek() === '.') {
+        this.eat();
+        v = member(v, this.eat());
+      } else if (this.peek() === '[' && typeof v === 'object') {
+        this.eat('[');
+        const k = this.cond();
+        this.eat(']');
+        v = member(v, String(k));
+      } else return v;
+    }
+  }
+}
+
+function member(v: unknown, key: string): unknown {
+  if (typeof v !== 'object' || v === null || !(key in v)) return UNDEFINED;
+  return (v as Record<string, unknown>)[key];
+}
+const noUndefined = (v: unknown): unknown => (v === UNDEFINED ? null : v);
+function truthy(v: unknown): boolean {
+  if (v === UNDEFINED || v === null || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v as object).length > 0;
+  return true;
+}
+function num(v: unknown): number {
+  if (typeof v !== 'number') throw new Error(`template: ${show(v)} is not a number`);
+  return v;
+}

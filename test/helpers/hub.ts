@@ -1,4 +1,8 @@
-/** A real hub for a test: in this process (fast, inspectable) or as the `hearth start` child process. */
+/**
+ * A real hub for a test: in this process (fast, inspectable) or as the `hearth start` child process.
+ * Every hub is held to what a user expects of a stop: it stops cleanly, logs no error the test did
+ * not expect, and leaves no process of its agents, jobs or checks behind.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,11 +10,24 @@ import { onCleanup } from './cleanup.js';
 import { loadConfig } from '../../src/hub/config/load.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/hub/logger.js';
+import { databaseEnv, testDb } from './database.js';
+import { processesInSessions, sessionsLedBy } from './procs.js';
 import { tempDir } from './tmp.js';
+import { until } from './wait.js';
 
 export const NODE = 'testnode';
 export const BASE = `hearth/${NODE}`;
 const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+
+/** One line of a hub's log, as pino wrote it. */
+export type LogLine = Record<string, unknown> & { level: number; msg?: string };
+
+const ERROR_LEVEL = 50;
+
+export interface HubOptions {
+  /** Error-level log lines this test provokes on purpose (matched against the message and error). */
+  expectErrors?: RegExp[];
+}
 
 export interface HubHandle {
   hub: Hub;
@@ -18,8 +35,57 @@ export interface HubHandle {
   brokerUrl: string;
   http: string;
   token: string;
+  /** What the hub logged (warn and above unless HEARTH_LOG_LEVEL says more). */
+  logs: LogLine[];
+  /** Declares error lines this test provokes; any other error line fails the stop. */
+  expectErrors(...patterns: RegExp[]): void;
   api<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  /** Stops the hub; throws if it logged an unexpected error or left a process behind. */
   stop(): Promise<void>;
+}
+
+/** Sessions of every hub this file stopped or killed: none may still hold a process at the end. */
+const watched = new Set<number>();
+/** In-process hubs running now. */
+let inProcess = 0;
+// Registered when the helper loads, before any hub: the file's last cleanup, after every hub stopped.
+onCleanup(() => ensureGone(watched, 'at the end of the test file'));
+
+/** Waits for the processes of these sessions to go; kills and reports any that stay. */
+async function ensureGone(sessions: ReadonlySet<number>, when: string): Promise<void> {
+  if (sessions.size === 0) return;
+  try {
+    await until(`the hub's processes to be gone ${when}`, () => processesInSessions(sessions), (left) => left.length === 0, { timeoutMs: 5000 });
+  } catch {
+    const left = processesInSessions(sessions);
+    for (const p of left) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    throw new Error(`processes of a hub's agents or jobs left behind ${when}: ${left.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
+  }
+}
+
+function unexpectedErrors(logs: LogLine[], expected: RegExp[]): LogLine[] {
+  return logs.filter((l) => l.level >= ERROR_LEVEL && !expected.some((re) => re.test(JSON.stringify(l))));
+}
+
+function assertNoUnexpectedErrors(logs: LogLine[], expected: RegExp[]): void {
+  const bad = unexpectedErrors(logs, expected);
+  if (bad.length > 0) throw new Error(`the hub logged ${bad.length} unexpected error(s): ${bad.map((l) => JSON.stringify(l)).join('\n')}`);
+}
+
+/** A pino destination that keeps the lines (and echoes them with HEARTH_TEST_LOG set). */
+function captureLog(into: LogLine[]): { write(line: string): void } {
+  return {
+    write(line: string) {
+      into.push(JSON.parse(line) as LogLine);
+      if (process.env.HEARTH_TEST_LOG) process.stderr.write(line);
+    },
+  };
 }
 
 export function testEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -31,7 +97,7 @@ export function testEnv(dataDir: string, extra: Record<string, string> = {}): Re
     HEARTH_HTTP_PORT: '0',
     HEARTH_HTTP_HOST: '127.0.0.1',
     HEARTH_METRICS_INTERVAL: '1',
-    HEARTH_LOG_LEVEL: process.env.HEARTH_TEST_LOG ?? 'silent',
+    HEARTH_LOG_LEVEL: process.env.HEARTH_TEST_LOG ?? 'warn',
     ...extra,
   };
 }
@@ -56,16 +122,35 @@ export async function api<T>(http: string, token: string | null, method: string,
   return { status: res.status, body: parsed as T };
 }
 
-/** Starts a hub in this process; stopped when the test file ends if the test did not. */
-export async function startHub(env: Record<string, string> = {}, dataDir = tempDir()): Promise<HubHandle> {
-  const config = loadConfig({ flags: {}, env: testEnv(dataDir, env) });
-  const hub = new Hub(config, createLogger(config.settings.logLevel));
-  await hub.start();
+/** Starts a hub in this process; stopped (and checked) when the test file ends if the test did not. */
+export async function startHub(env: Record<string, string> = {}, dataDir = tempDir(), opts: HubOptions = {}): Promise<HubHandle> {
+  const config = loadConfig({ flags: {}, env: testEnv(dataDir, { ...(await databaseEnv(dataDir)), ...env }) });
+  if (!env.HEARTH_DATABASE_URL && (config.settings.databaseUrl !== '') !== (testDb() === 'postgres')) {
+    throw new Error(`the hub would open ${config.settings.databaseUrl || 'SQLite'}, not this run's ${testDb()} database`);
+  }
+  const logs: LogLine[] = [];
+  const expected = [...(opts.expectErrors ?? [])];
+  const hub = new Hub(config, createLogger(config.settings.logLevel, captureLog(logs)));
+  try {
+    await hub.start();
+  } catch (e) {
+    const bad = unexpectedErrors(logs, expected);
+    throw bad.length ? new Error(`${(e as Error).message}; the hub logged: ${bad.map((l) => JSON.stringify(l)).join('\n')}`, { cause: e }) : e;
+  }
   let stopped = false;
+  inProcess++;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    // Every in-process hub's children are this process's: with others still running, whose is
+    // whose shows only at the end of the file, when all have stopped.
+    const sessions = new Set(sessionsLedBy(process.pid));
+    sessions.forEach((sid) => watched.add(sid));
+    const alone = inProcess === 1;
     await hub.stop();
+    inProcess--;
+    if (alone) await ensureGone(sessions, 'after the hub stopped');
+    assertNoUnexpectedErrors(logs, expected);
   };
   onCleanup(stop);
   const info = hub.info();
@@ -76,6 +161,8 @@ export async function startHub(env: Record<string, string> = {}, dataDir = tempD
     brokerUrl: info.broker.url,
     http,
     token: hub.token,
+    logs,
+    expectErrors: (...patterns) => expected.push(...patterns),
     api: (method, path, body, headers) => api(http, hub.token, method, path, body, headers),
     stop,
   };
@@ -84,7 +171,10 @@ export async function startHub(env: Record<string, string> = {}, dataDir = tempD
 export interface HubProcess {
   proc: ChildProcess;
   dataDir: string;
-  lines: Array<Record<string, unknown>>;
+  /** Every log line it printed. */
+  lines: LogLine[];
+  /** Declares error lines this test provokes; any other error line fails the file's cleanup. */
+  expectErrors(...patterns: RegExp[]): void;
   stderr: string[];
   brokerUrl: string;
   http: string;
@@ -95,24 +185,35 @@ export interface HubProcess {
 }
 
 /** Runs `hearth start` (the compiled bin) as a child process and waits until it says it is running. */
-export async function spawnHub(env: Record<string, string> = {}, args: string[] = [], dataDir = tempDir()): Promise<HubProcess> {
+export async function spawnHub(env: Record<string, string> = {}, args: string[] = [], dataDir = tempDir(), opts: HubOptions = {}): Promise<HubProcess> {
   const proc = spawn(process.execPath, [CLI, 'start', ...args], {
-    env: { ...process.env, ...testEnv(dataDir, { HEARTH_LOG_LEVEL: 'info', ...env }) },
+    env: { ...process.env, ...testEnv(dataDir, { HEARTH_LOG_LEVEL: 'info', ...(await databaseEnv(dataDir)), ...env }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: Array<Record<string, unknown>> = [];
+  const lines: LogLine[] = [];
   const stderr: string[] = [];
+  const expected = [...(opts.expectErrors ?? [])];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  // A clean stop, so the hub stops its agents; SIGKILL only if it does not go.
+  const alive = (): boolean => proc.exitCode === null && proc.signalCode === null;
+  const watchSessions = (): Set<number> => {
+    const sessions = new Set(proc.pid ? sessionsLedBy(proc.pid) : []);
+    sessions.forEach((sid) => watched.add(sid));
+    return sessions;
+  };
+  // A clean stop, so the hub stops its agents: it must exit 0 and leave nothing behind.
   onCleanup(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
+    if (alive()) {
+      const sessions = watchSessions();
       proc.kill('SIGTERM');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await exited;
+      const end = await exited;
       clearTimeout(timer);
+      if (end.code !== 0) throw new Error(`the hub did not stop cleanly on SIGTERM (${end.code ?? end.signal}): ${stderr.join('').slice(-2000)}`);
+      await ensureGone(sessions, 'after the hub stopped');
     }
+    assertNoUnexpectedErrors(lines, expected);
   });
   let buf = '';
   const running = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -123,7 +224,7 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         try {
-          const doc = JSON.parse(line) as Record<string, unknown>;
+          const doc = JSON.parse(line) as LogLine;
           lines.push(doc);
           if (doc.msg === 'Hearth is running') resolve(doc);
         } catch {
@@ -147,7 +248,10 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
     http,
     token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
     exited,
+    expectErrors: (...patterns) => expected.push(...patterns),
+    // What it started must be gone once this hub or the next one on its data dir has stopped.
     kill: async (signal) => {
+      if (alive()) watchSessions();
       proc.kill(signal);
       return exited;
     },

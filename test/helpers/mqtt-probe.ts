@@ -33,15 +33,29 @@ export class MqttProbe {
     return probe;
   }
 
-  /** The first message (already seen or still to come) on a topic matching the filter and test. */
-  async next(filter: string, test: (m: Seen) => boolean = () => true, timeoutMs = 10_000, fromIndex = 0): Promise<Seen> {
+  /** Where the record ends now: pass it as `since` to wait for what an action that follows causes. */
+  mark(): number {
+    return this.messages.length;
+  }
+
+  /**
+   * The first message on a topic matching the filter and test that arrives after this call (or,
+   * with `since`, after that mark: `since: 0` also takes what was seen before, retained states).
+   */
+  async next(filter: string, test: (m: Seen) => boolean = () => true, opts: { timeoutMs?: number; since?: number } = {}): Promise<Seen> {
+    const { timeoutMs = 10_000, since = this.messages.length } = opts;
     const match = (m: Seen): boolean => topicMatches(filter, m.topic) && test(m);
-    const seen = this.messages.slice(fromIndex).find(match);
+    const seen = this.messages.slice(since).find(match);
     if (seen) return seen;
     return new Promise<Seen>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`no message on ${filter} within ${timeoutMs} ms (saw ${this.messages.length}: ${[...new Set(this.messages.map((m) => m.topic))].slice(-15).join(', ')})`));
+        const onTopic = this.messages.filter((m) => topicMatches(filter, m.topic)).slice(-3);
+        reject(
+          new Error(
+            `no matching message on ${filter} within ${timeoutMs} ms; last on it: ${onTopic.map((m) => `${m.topic} ${m.payload.slice(0, 200)}`).join(' | ') || 'none'} (saw ${this.messages.length}: ${[...new Set(this.messages.map((m) => m.topic))].slice(-15).join(', ')})`,
+          ),
+        );
       }, timeoutMs);
       const done = (m: Seen): void => {
         clearTimeout(timer);
@@ -51,9 +65,9 @@ export class MqttProbe {
     });
   }
 
-  /** Waits for a message that arrives after this call. */
-  async upcoming(filter: string, test: (m: Seen) => boolean = () => true, timeoutMs = 10_000): Promise<Seen> {
-    return this.next(filter, test, timeoutMs, this.messages.length);
+  /** The first matching message seen so far or still to come (retained states, earlier answers). */
+  async seenOrNext(filter: string, test: (m: Seen) => boolean = () => true, timeoutMs = 10_000): Promise<Seen> {
+    return this.next(filter, test, { timeoutMs, since: 0 });
   }
 
   /** The latest payload seen on exactly this topic. */

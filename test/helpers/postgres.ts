@@ -9,7 +9,7 @@ import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'nod
 import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { onCleanup } from './cleanup.js';
 import { freePort } from './ports.js';
 import { until } from './wait.js';
 
@@ -22,12 +22,7 @@ export interface Postgres {
 const DB_NAME = 'hearth_test';
 const START_TIMEOUT_MS = 30_000;
 
-/** Every cluster this file started; the hook is registered at import, i.e. on the file's root. */
-const running = new Set<Postgres>();
 const stopSync = new Set<() => void>();
-after(async () => {
-  for (const pg of [...running]) await pg.stop();
-});
 // Last resort when the file dies before its hooks run: never leave a postmaster behind.
 process.once('exit', () => stopSync.forEach((f) => f()));
 
@@ -113,7 +108,6 @@ export async function startPostgres(): Promise<Postgres> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      running.delete(pg);
       stopSync.delete(killSync);
       const p = proc;
       proc = null;
@@ -125,7 +119,8 @@ export async function startPostgres(): Promise<Postgres> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  running.add(pg);
+  // Through the file's cleanup list, so hubs started on this cluster later are stopped before it.
+  onCleanup(() => pg.stop());
   stopSync.add(killSync);
 
   try {
@@ -156,15 +151,11 @@ export async function startPostgres(): Promise<Postgres> {
       }),
     );
     died.catch(() => undefined);
-    const ready = until(
-      'postgres to accept connections',
-      async () => {
-        if (exited) throw exited; // ends the poll loop too
-        return isReady(bin, port);
-      },
-      START_TIMEOUT_MS,
-      50,
-    );
+    // An early exit ends the poll loop too (`died` has already rejected the race).
+    const ready = until('postgres to accept connections', async () => exited !== null || (await isReady(bin, port)), (ok) => ok, {
+      timeoutMs: START_TIMEOUT_MS,
+      everyMs: 50,
+    });
     ready.catch(() => undefined);
     await Promise.race([ready, died]);
     await run([join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', DB_NAME]], dir);

@@ -6,8 +6,8 @@
  * for reconnect tests.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SerialPortStream } from '@serialport/stream';
 import { serialBinding } from '../../src/bridges/devices/serial-binding.js';
@@ -223,4 +223,26 @@ export async function startSim(name: 'marlin-sim' | 'meter-sim', path: string, a
     clearTimeout(timer);
   }
   return sim;
+}
+
+/**
+ * What a port listing should say on this machine, found another way than the hub does: every tty
+ * with hardware behind it in sysfs (consoles and ptys have none), minus 8250 UARTs the kernel made
+ * without a chip (type 0), each as its /dev/serial/by-id name when udev gave it one. Sorted paths.
+ */
+export function serialPortsOfThisMachine(): string[] {
+  const ports = new Set<string>();
+  for (const name of readdirSync('/sys/class/tty')) {
+    if (!existsSync(`/sys/class/tty/${name}/device`) || !existsSync(`/dev/${name}`)) continue;
+    const type = existsSync(`/sys/class/tty/${name}/type`) ? readFileSync(`/sys/class/tty/${name}/type`, 'utf8').trim() : null;
+    if (type === '0') continue;
+    ports.add(`/dev/${name}`);
+  }
+  const byId = '/dev/serial/by-id';
+  for (const link of existsSync(byId) ? readdirSync(byId) : []) {
+    const target = `/dev/${basename(realpathSync(join(byId, link)))}`;
+    ports.delete(target);
+    ports.add(join(byId, link));
+  }
+  return [...ports].sort();
 }

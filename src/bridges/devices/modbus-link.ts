@@ -114,6 +114,9 @@ export class ModbusLink implements RegisterLink {
 
   async close(): Promise<void> {
     if (this.ended === null) this.end('the connection was closed');
+    // modbus-serial's close() unhooks its error listener from the port before closing it: a write
+    // still in flight then fails (EBADF) with nobody listening, and an unheard 'error' is thrown.
+    (this.conn.client as unknown as { _port?: { on(event: 'error', fn: () => void): unknown } })._port?.on('error', () => undefined);
     await this.conn.shutdown();
   }
 

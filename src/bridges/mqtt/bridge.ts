@@ -17,7 +17,7 @@ import type { RequestRegistry } from '../../hub/requests.js';
 import type { ThingRegistry } from '../../hub/things.js';
 import { EmbeddedBroker } from './broker.js';
 import { CommandRouter } from './command-router.js';
-import { MqttConnection } from './connection.js';
+import { MqttConnection, redactUrl } from './connection.js';
 import { DiscoveryPublisher } from './publisher.js';
 import { RequestRouter } from './request-router.js';
 
@@ -70,7 +70,7 @@ export class MqttBridge implements Extension, MqttAccess {
       password = s.brokerPassword;
       logger.info({ host: s.brokerHost, port, secured: username !== '' }, 'embedded MQTT broker listening');
     }
-    this.brokerUrl = url;
+    this.brokerUrl = redactUrl(url);
     const stateTopic = `${ctx.base}/bridge/state`;
     const conn = new MqttConnection(
       {

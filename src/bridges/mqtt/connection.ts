@@ -31,6 +31,18 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
+/** The URL as it may be shown (logs, errors, /api/info): a password in it becomes ***. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 export class MqttConnection {
   private client: MqttClient | null = null;
   private readonly handlers: Array<{ filter: string; handler: MessageHandler }> = [];
@@ -104,7 +116,7 @@ export class MqttConnection {
       // Commands and states are small: send each at once rather than wait for more (Nagle).
       const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void };
       socket.setNoDelay?.(true);
-      this.logger.info({ url: this.o.url }, 'MQTT connected');
+      this.logger.info({ url: redactUrl(this.o.url) }, 'MQTT connected');
       const filters = [...new Set(this.handlers.map((h) => h.filter))];
       client.subscribeAsync(filters, { qos: 1 }).then(
         () => this.connectListeners.forEach((l) => l()),
@@ -129,7 +141,7 @@ export class MqttConnection {
         if (e.code === 4 || e.code === 5 || e.code === 134 || e.code === 135) {
           client.off('connect', onConnect);
           client.end(true);
-          reject(new Error(`MQTT broker ${this.o.url} refused the connection: ${e.message}`));
+          reject(new Error(`MQTT broker ${redactUrl(this.o.url)} refused the connection: ${e.message}`));
         }
       };
       client.once('connect', onConnect);

@@ -12,6 +12,7 @@ import type { DeviceView } from '../../hub/devices/state.js';
 import type { JobView } from '../../hub/jobs/types.js';
 import { CliError, type ApiClient } from '../api-client.js';
 import { table } from './table.js';
+import { jsonArg } from './task.js';
 
 const POLL_MS = 250;
 
@@ -21,14 +22,6 @@ function deviceTable(devices: DeviceView[]): string {
     ['ID', 'PROTOCOL', 'TRANSPORT', 'STATUS', 'LAST SEEN', 'FIRMWARE'],
     devices.map((d) => [d.id, d.protocol, d.transport, d.status + (d.reason ? ` (${d.reason})` : ''), d.last_seen ?? '-', d.firmware_version ?? '-']),
   );
-}
-
-function jsonArg(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch (e) {
-    throw new CliError(`not JSON: ${(e as Error).message}`);
-  }
 }
 
 /** field=value pairs; values that read as JSON (numbers, true/false) are sent as such. */
@@ -126,14 +119,14 @@ export function registerDevice(program: Command, client: () => ApiClient): void 
     });
   device
     .command('create <json>')
-    .description('create a device, e.g. \'{"name": "meter", "protocol": "line", "connection": {"transport": "serial", "path": "/dev/ttyUSB0", "baudRate": 9600}}\'')
+    .description('create a device from JSON or @file, e.g. \'{"name": "meter", "protocol": "line", "connection": {"transport": "serial", "path": "/dev/ttyUSB0", "baudRate": 9600}}\'')
     .action(async (json: string) => {
       const d = await client().request<DeviceView>('POST', '/api/devices', jsonArg(json));
       process.stdout.write(`created device ${d.id} (${d.status})\n`);
     });
   device
     .command('update <id> <json>')
-    .description('change a device: JSON of the fields to change')
+    .description('change a device: JSON (or @file) of the fields to change')
     .action(async (id: string, json: string) => print(await client().request('PUT', path(id), jsonArg(json))));
   device
     .command('delete <id>')

@@ -9,7 +9,7 @@ import { table } from './table.js';
 const when = (iso: string | null): string => (iso ? new Date(iso).toLocaleString() : '-');
 
 /** A JSON body given inline or as @file. */
-function jsonArg(text: string): unknown {
+export function jsonArg(text: string): unknown {
   let raw = text;
   if (text.startsWith('@')) {
     try {

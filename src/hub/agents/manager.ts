@@ -7,11 +7,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../bus.js';
-import { freeId, idOf } from '../ids.js';
 import { rowWriter, type RowWriter } from '../db/row-writer.js';
+import { update } from '../db/statements.js';
 import { Agent, type AgentRow } from '../db/schema.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict } from '../errors.js';
 import type { Extension } from '../extension.js';
+import { applyDeclared } from '../kinds/declared.js';
+import { EndOfTurn } from '../kinds/end-of-turn.js';
+import { ThingSet } from '../kinds/thing-set.js';
 import type { Logger } from '../logger.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
@@ -44,13 +47,14 @@ export class AgentManager implements Extension {
   readonly name = 'agents';
   private readonly repo: Repository<AgentRow>;
   private readonly writer: RowWriter;
-  private readonly agents = new Map<string, AgentRuntime>();
+  private readonly agents = new ThingSet<AgentRuntime>('agent');
   private readonly cgroups: CgroupLimits | null;
   private sampler: NodeJS.Timeout | null = null;
-  /** Ids being created: two creates with one name at once still get two ids. */
-  private readonly reserved = new Set<string>();
-  /** Agents whose state changed in this turn of the event loop. */
-  private readonly unpublished = new Set<AgentRuntime>();
+  /** Agents whose 'starting' is shown as of the end of this turn (see publish). */
+  private readonly unpublished = new EndOfTurn<AgentRuntime>((due) => {
+    // A deleted (or replaced) agent is not shown again.
+    for (const rt of due) if (this.agents.get(rt.id) === rt) this.d.things.upsert('agent', rt.id, rt.state());
+  });
   /** Set by stop(): nothing starts after it, even a start already on its way. */
   private closed = false;
 
@@ -67,12 +71,7 @@ export class AgentManager implements Extension {
       const rt = this.runtime(row);
       this.publish(rt);
     }
-    // hearth.yaml is the truth for its agents: a field removed there is removed here.
-    for (const body of this.d.declared) {
-      const id = idOf(body.name);
-      if (this.agents.has(id)) await this.update(id, body, { replace: true });
-      else await this.create(body);
-    }
+    await applyDeclared(this.d.declared, this);
     for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.program.running && !this.closed) await this.run(rt);
     this.scheduleSample();
   }
@@ -102,51 +101,49 @@ export class AgentManager implements Extension {
   }
 
   get(id: string): AgentView {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     return agentView(rt.row, rt.state());
   }
 
   async create(body: AgentCreate): Promise<AgentView> {
     const { name, type, configuration, ...definition } = body;
-    const now = Date.now();
-    const id = freeId(name, (x) => this.agents.has(x) || this.reserved.has(x));
-    this.reserved.add(id);
-    const row: AgentRow = {
-      id,
-      name,
-      type: type ?? 'process',
-      definition: definition as Record<string, unknown>,
-      configuration: configuration ?? {},
-      desired: definition.autostart === false ? 'stopped' : 'running',
-      status: 'stopped',
-      status_reason: null,
-      health: 0,
-      last_run: null,
-      last_exit_code: null,
-      last_signal: null,
-      restarts: 0,
-      pid: null,
-      pid_start_time: null,
-      created_at: now,
-      updated_at: now,
-    };
-    try {
+    // The runtime joins the set before the id is let go.
+    const rt = await this.agents.claim(name, async (id) => {
+      const now = Date.now();
+      const row: AgentRow = {
+        id,
+        name,
+        type: type ?? 'process',
+        definition: definition as Record<string, unknown>,
+        configuration: configuration ?? {},
+        desired: definition.autostart === false ? 'stopped' : 'running',
+        status: 'stopped',
+        status_reason: null,
+        health: 0,
+        last_run: null,
+        last_exit_code: null,
+        last_signal: null,
+        restarts: 0,
+        pid: null,
+        pid_start_time: null,
+        created_at: now,
+        updated_at: now,
+      };
       await this.repo.save(row);
-    } finally {
-      this.reserved.delete(id);
-    }
-    const rt = this.runtime(row);
+      return this.runtime(row);
+    });
     this.publish(rt);
-    if (row.desired === 'running') await this.run(rt);
-    return this.get(row.id);
+    if (rt.row.desired === 'running') await this.run(rt);
+    return this.get(rt.id);
   }
+
 
   /**
    * Changes what was given (with `replace`, the definition becomes exactly the body's); a running
    * agent restarts to take it. Renames keep the id.
    */
   async update(id: string, body: AgentUpdate, o: { replace?: boolean } = {}): Promise<AgentView> {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     const { name, type, configuration, ...changes } = body;
     const definition = (o.replace ? changes : { ...rt.definition, ...changes }) as AgentDefinition;
     const row: AgentRow = {
@@ -167,7 +164,7 @@ export class AgentManager implements Extension {
 
   /** Stops it (after whatever it is doing), then forgets it everywhere. */
   async delete(id: string): Promise<void> {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     this.agents.delete(id);
     await rt.program.stop();
     await this.repo.delete({ id });
@@ -184,7 +181,7 @@ export class AgentManager implements Extension {
 
   /** 409 when it runs already; a start during a stop waits for the stop, then starts. */
   async startAgent(id: string): Promise<AgentView> {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     const status = rt.program.snapshot.status;
     if (status === 'starting' || status === 'running' || status === 'backoff') throw conflict(`agent ${id} is already ${status}`);
     await this.run(rt);
@@ -193,7 +190,7 @@ export class AgentManager implements Extension {
 
   /** 409 only when it is stopped and meant to be; a failed agent stops trying at the next hub start. */
   async stopAgent(id: string): Promise<AgentView> {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     if (!LIVE.has(rt.program.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.program.snapshot.status})`);
     await this.persist(rt, { desired: 'stopped' });
     await rt.program.stop();
@@ -201,24 +198,18 @@ export class AgentManager implements Extension {
   }
 
   async restartAgent(id: string): Promise<AgentView> {
-    const rt = this.find(id);
+    const rt = this.agents.find(id);
     await this.persist(rt, { desired: 'running', last_run: Date.now() });
     await rt.program.restart('user');
     return this.get(id);
   }
 
   async logs(id: string, stream: Stream, tail: number): Promise<string[]> {
-    return this.find(id).logs.tail(stream, tail);
+    return this.agents.find(id).logs.tail(stream, tail);
   }
 
   private get logsDir(): string {
     return join(this.d.dataDir, 'logs', 'agents');
-  }
-
-  private find(id: string): AgentRuntime {
-    const rt = this.agents.get(id);
-    if (!rt) throw notFound(`no agent "${id}"`);
-    return rt;
   }
 
   private runtime(row: AgentRow): AgentRuntime {
@@ -292,19 +283,11 @@ export class AgentManager implements Extension {
    */
   private publish(rt: AgentRuntime, soon = false): void {
     if (soon) {
-      if (this.unpublished.size === 0) setImmediate(() => this.flushPublish());
       this.unpublished.add(rt);
       return;
     }
-    this.unpublished.delete(rt);
+    this.unpublished.forget(rt);
     this.d.things.upsert('agent', rt.id, rt.state());
-  }
-
-  private flushPublish(): void {
-    const due = [...this.unpublished];
-    this.unpublished.clear();
-    // A deleted (or replaced) agent is not shown again.
-    for (const rt of due) if (this.agents.get(rt.id) === rt) this.d.things.upsert('agent', rt.id, rt.state());
   }
 
   /**
@@ -328,7 +311,7 @@ export class AgentManager implements Extension {
       updated_at: Date.now(),
     };
     rt.row = { ...rt.row, ...state };
-    await this.writer.writeNow(() => [{ update: 'agent', set: state, where: { id: rt.id } }]);
+    await this.writer.writeNow(() => [update('agent', state, { id: rt.id })]);
   }
 
   private scheduleSample(): void {

@@ -6,7 +6,8 @@
  */
 import { parse } from '../validate.js';
 import { ALIASES, FILE_IGNORED, IGNORED, MAPPED, durationMs, sizeBytes } from './pm2-fields.js';
-import { AgentCreate, type RestartSpec, type LimitsSpec } from './schema.js';
+import type { LimitsSpec, RestartSpec } from '../supervisor/spec.js';
+import { AgentCreate } from './schema.js';
 import { splitArgs } from './shell-words.js';
 
 export { durationMs, sizeBytes, splitArgs };

@@ -12,7 +12,9 @@ import { MemoryWatch } from '../supervisor/limits.js';
 import { AgentLogs, type LogLimits, type Stream } from '../supervisor/log-files.js';
 import { childEnv } from '../supervisor/process-group.js';
 import { Program, type ProgramState } from '../supervisor/program.js';
-import { RESTART_DEFAULTS, envValue, type AgentCreate, type ProgramSpec } from './schema.js';
+import { envValue } from '../secrets.js';
+import { RESTART_DEFAULTS, type ProgramSpec } from '../supervisor/spec.js';
+import type { AgentCreate } from './schema.js';
 import type { AgentState, LimitEnforcement } from './state.js';
 
 export type AgentDefinition = Omit<AgentCreate, 'name' | 'type' | 'configuration'>;

@@ -1,8 +1,9 @@
 /** An agent as the world sees it: its thing state (MQTT, WebSocket) and its API view (secrets masked). */
 import type { AgentRow } from '../db/schema.js';
 import type { Enforcement } from '../supervisor/limits.js';
-import type { ProgramStatus } from '../supervisor/program.js';
-import { AgentCreate, SECRET_MASK, isSecret, type EnvValue } from './schema.js';
+import { SECRET_MASK, isSecret, type EnvValue } from '../secrets.js';
+import type { ProgramStatus } from '../supervisor/spec.js';
+import { AgentCreate } from './schema.js';
 
 /** Which limits are in force and how (the kernel's answer, see supervisor/limits.ts). */
 export type LimitEnforcement = Enforcement;

@@ -1,8 +1,6 @@
 /** The hub's settings: one table drives flags, environment, hearth.yaml keys and validation. */
 import { hostname } from 'node:os';
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { LOG_LEVELS, type LogLevel } from './types.js';
 
 export interface Settings {
   dataDir: string;

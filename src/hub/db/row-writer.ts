@@ -12,17 +12,8 @@
  * promise has resolved (SQLite has one connection; PostgreSQL commits before resolving).
  */
 import type { DataSource, QueryRunner } from 'typeorm';
-
-export type Param = string | number | null;
-
-/** One statement, by shape; the SQL is built (and cached) from it. */
-export type Statement =
-  /** Answers the new row's generated `id`. */
-  | { insert: string; values: Record<string, Param> }
-  /** Answers the number of rows changed. */
-  | { update: string; set: Record<string, Param>; where: Record<string, Param> }
-  /** Deletes the rows with these ids (at most 500); answers the number of rows deleted. */
-  | { delete: string; ids: number[] };
+import { sqliteHandle, type SqliteHandle } from './sqlite-handle.js';
+import type { Param, Statement } from './statements.js';
 
 export interface RowWriter {
   /**
@@ -158,19 +149,6 @@ abstract class GroupCommit implements RowWriter {
 
   /** Runs the units (statements built) and settles each. */
   protected abstract flush(units: Unit[]): Promise<void>;
-}
-
-/** The better-sqlite3 handle, as much of it as is used here. */
-interface SqliteHandle {
-  prepare(sql: string): { run(...params: Param[]): { changes: number; lastInsertRowid: number | bigint } };
-  transaction<T>(fn: () => T): () => T;
-}
-
-/** The one place that reaches under TypeORM: its better-sqlite3 driver's connection. */
-function sqliteHandle(ds: DataSource): SqliteHandle {
-  const handle = (ds.driver as any).databaseConnection as SqliteHandle | undefined;
-  if (!handle || typeof handle.prepare !== 'function') throw new Error('the better-sqlite3 connection is not open');
-  return handle;
 }
 
 const STATEMENT_CACHE_MAX = 200;

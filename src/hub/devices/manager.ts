@@ -8,8 +8,9 @@ import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../bus.js';
 import { Device, type DeviceRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
+import { applyDeclared } from '../kinds/declared.js';
+import { ThingSet } from '../kinds/thing-set.js';
 import type { Extension } from '../extension.js';
-import { freeId, idOf } from '../ids.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { JobView } from '../jobs/types.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +18,7 @@ import type { ThingRegistry } from '../things.js';
 import type { PortInfo, Transports } from './link.js';
 import type { CommandResult, FieldValue } from './protocol.js';
 import { PROTOCOL_BY_NAME } from './protocols/index.js';
+import { encode } from './protocols/modbus-map.js';
 import { DeviceRuntime } from './runtime.js';
 import type { DeviceCreate, DeviceUpdate } from './schema.js';
 import { deviceView, type DeviceView } from './state.js';
@@ -50,8 +52,7 @@ interface Entry {
 export class DeviceManager implements Extension {
   readonly name = 'devices';
   private readonly repo: Repository<DeviceRow>;
-  private readonly devices = new Map<string, Entry>();
-  private readonly reserved = new Set<string>();
+  private readonly devices = new ThingSet<Entry>('device');
   /** Set by stop(): state is written once, at the end, not by each status change on the way. */
   private closing = false;
 
@@ -63,11 +64,7 @@ export class DeviceManager implements Extension {
     this.closing = false;
     await rm(this.d.uploadsDir, { recursive: true, force: true });
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) this.add(row);
-    for (const body of this.d.declared) {
-      const id = idOf(body.name);
-      if (this.devices.has(id)) await this.update(id, body, { replace: true });
-      else await this.create(body);
-    }
+    await applyDeclared(this.d.declared, this);
     for (const e of this.devices.values()) if (e.row.desired === 'connected') e.rt.connect();
   }
 
@@ -89,43 +86,44 @@ export class DeviceManager implements Extension {
     return [...this.devices.values()].map((e) => this.view(e));
   }
 
+  has(id: string): boolean {
+    return this.devices.has(id);
+  }
+
   get(id: string): DeviceView {
-    return this.view(this.find(id));
+    return this.view(this.devices.find(id));
   }
 
   async create(body: DeviceCreate): Promise<DeviceView> {
     const { name, type, configuration, ...definition } = body;
     await checkDevice(body);
-    const id = freeId(name, (x) => this.devices.has(x) || this.reserved.has(x));
-    const now = Date.now();
-    const row: DeviceRow = {
-      id,
-      name,
-      type: type ?? 'device',
-      definition: definition as Record<string, unknown>,
-      configuration: configuration ?? {},
-      desired: definition.autoconnect === false ? 'disconnected' : 'connected',
-      status: 'disconnected',
-      status_reason: null,
-      last_seen: null,
-      firmware_version: null,
-      created_at: now,
-      updated_at: now,
-    };
-    this.reserved.add(id);
-    try {
+    // The id is held while the row is saved, and the device is in the set before it is let go.
+    const e = await this.devices.claim(name, async (id) => {
+      const now = Date.now();
+      const row: DeviceRow = {
+        id,
+        name,
+        type: type ?? 'device',
+        definition: definition as Record<string, unknown>,
+        configuration: configuration ?? {},
+        desired: definition.autoconnect === false ? 'disconnected' : 'connected',
+        status: 'disconnected',
+        status_reason: null,
+        last_seen: null,
+        firmware_version: null,
+        created_at: now,
+        updated_at: now,
+      };
       await this.repo.save(row);
-    } finally {
-      this.reserved.delete(id);
-    }
-    const e = this.add(row);
-    if (row.desired === 'connected') e.rt.connect();
+      return this.add(row);
+    });
+    if (e.row.desired === 'connected') e.rt.connect();
     return this.view(e);
   }
 
   /** Changes what was given (with `replace`, exactly the body); a connected device reconnects to take it. */
   async update(id: string, body: DeviceUpdate, o: { replace?: boolean } = {}): Promise<DeviceView> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     const { name, type, configuration, ...changes } = body;
     const definition = o.replace ? changes : { ...(e.row.definition as Partial<DeviceCreate>), ...changes };
     const whole = { ...definition, name: name ?? e.row.name } as DeviceCreate;
@@ -148,7 +146,7 @@ export class DeviceManager implements Extension {
   }
 
   async delete(id: string): Promise<void> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     this.devices.delete(id);
     this.clearTimer(e);
     await e.rt.disconnect('the device was deleted');
@@ -157,14 +155,14 @@ export class DeviceManager implements Extension {
   }
 
   async connect(id: string): Promise<DeviceView> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     await this.persist(e, { desired: 'connected' });
     e.rt.connect();
     return this.view(e);
   }
 
   async disconnect(id: string): Promise<DeviceView> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     if (e.rt.upload) throw conflict(`device ${id} is receiving a file (job ${e.rt.upload.job_id}): cancel the job first`);
     await this.persist(e, { desired: 'disconnected' });
     await e.rt.disconnect();
@@ -173,7 +171,7 @@ export class DeviceManager implements Extension {
 
   /** Disconnects and connects again now (a stuck device, a new port). */
   async reconnect(id: string): Promise<DeviceView> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     await this.disconnect(id);
     await this.persist(e, { desired: 'connected' });
     e.rt.connect();
@@ -181,19 +179,23 @@ export class DeviceManager implements Extension {
   }
 
   command(id: string, text: string): Promise<CommandResult> {
-    return this.find(id).rt.command(text);
+    return this.devices.find(id).rt.command(text);
   }
 
   /** Writes several fields; all are checked before the first is written. */
   async write(id: string, values: Record<string, unknown>): Promise<DeviceView> {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     const names = Object.keys(values);
     if (names.length === 0) throw invalid('nothing to write: give { "<field>": value }');
     const checked = names.map((name) => {
       const spec = e.rt.fields.find((f) => f.name === name);
       if (!spec) throw notFound(`device ${id} has no field "${name}"; it has ${e.rt.fields.map((f) => f.name).join(', ') || 'none'}`);
       if (!spec.writable) throw invalid(`field "${name}" of device ${id} is read-only`);
-      return { name, value: coerceField(spec, values[name]) };
+      const value = coerceField(spec, values[name]);
+      // A register's own limits (min/max, what its type holds) too, or a good field is written before a bad one is refused.
+      const register = e.rt.device.telemetry?.registers?.find((r) => r.name === name);
+      if (register) encode(register, value);
+      return { name, value };
     });
     for (const c of checked) await e.rt.writeField(c.name, c.value);
     return this.view(e);
@@ -224,16 +226,10 @@ export class DeviceManager implements Extension {
   }
 
   private uploadable(id: string): Entry {
-    const e = this.find(id);
+    const e = this.devices.find(id);
     if (!e.rt.accepts.upload) throw invalid(`device ${id} (protocol ${e.rt.device.protocol}) does not take uploads`);
     if (e.rt.status !== 'connected') throw conflict(`device ${id} is ${e.rt.status}: connect it before an upload`);
     if (e.rt.upload) throw conflict(`device ${id} is receiving a file already (job ${e.rt.upload.job_id})`);
-    return e;
-  }
-
-  private find(id: string): Entry {
-    const e = this.devices.get(id);
-    if (!e) throw notFound(`no device "${id}"`);
     return e;
   }
 

@@ -15,14 +15,15 @@
  */
 import { LessThan, type DataSource, type FindOptionsWhere, type Repository } from 'typeorm';
 import type { EventBus } from '../bus.js';
-import { rowWriter, type RowWriter, type Statement } from '../db/row-writer.js';
+import { rowWriter, type RowWriter } from '../db/row-writer.js';
+import { insert, update, type Statement } from '../db/statements.js';
 import { Job, type JobRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Extension } from '../extension.js';
 import type { Logger } from '../logger.js';
 import type { Stream } from '../supervisor/log-files.js';
 import { JobFiles } from './files.js';
-import { cut, insertJob, jobView, MAX_ERROR, newJobRow } from './record.js';
+import { cut, jobView, MAX_ERROR, newJobRow } from './record.js';
 import { interruptLeftovers } from './recovery.js';
 import { Retention } from './retention.js';
 import { CANCELLED, INTERRUPTED_AT_STOP, JobRun, type RunContext, type RunOptions, type Work } from './run.js';
@@ -125,7 +126,7 @@ export class JobManager implements Extension {
   /** A pending job, to be run by run(). */
   async create(kind: JobKind, o: JobOwner & { trigger: string; attempt?: number }): Promise<JobView> {
     const row = newJobRow(kind, o, o.trigger, 'pending', o.attempt ?? 1);
-    [row.id] = await this.writer.write(() => [insertJob(row)]);
+    [row.id] = await this.writer.write(() => [insert('job', row)]);
     const view = jobView(row);
     this.d.bus.emit('job.changed', view);
     return view;
@@ -140,7 +141,7 @@ export class JobManager implements Extension {
     // Started now, as run() marks a pending job: the write that says so is queued now, and the work
     // begins as soon as it has landed.
     row.started_at = row.created_at;
-    [row.id] = await this.writer.write(() => [insertJob(row), ...(opts.also ?? [])]);
+    [row.id] = await this.writer.write(() => [insert('job', row), ...(opts.also ?? [])]);
     const a = new JobRun(row.id!, opts, this.runs);
     a.begin(row);
     this.active.set(a.id, a);
@@ -160,7 +161,7 @@ export class JobManager implements Extension {
     const row = newJobRow(kind, o, o.trigger, 'skipped', 1);
     row.ended_at = row.created_at;
     row.error = cut(o.error, MAX_ERROR);
-    [row.id] = await this.writer.write(() => [insertJob(row), ...(opts.also ?? [])]);
+    [row.id] = await this.writer.write(() => [insert('job', row), ...(opts.also ?? [])]);
     this.retention.noteFinished(row);
     const view = jobView(row);
     this.d.bus.emit('job.changed', view);
@@ -186,7 +187,7 @@ export class JobManager implements Extension {
       else {
         const startedAt = Date.now();
         // Conditional: a cancel() of the pending job may have landed meanwhile.
-        const [marked] = await this.writer.write(() => [{ update: 'job', set: { status: 'running', started_at: startedAt }, where: { id: jobId, status: 'pending' } }]);
+        const [marked] = await this.writer.write(() => [update('job', { status: 'running', started_at: startedAt }, { id: jobId, status: 'pending' })]);
         if (marked === 0) {
           const now = await this.repo.findOneBy({ id: jobId });
           if (now?.status !== 'cancelled') throw conflict(`job ${jobId} is ${now?.status ?? 'gone'}, not pending`);
@@ -223,7 +224,7 @@ export class JobManager implements Extension {
     if (row.status === 'pending') {
       const now = Date.now();
       const [changed] = await this.writer.write(() => [
-        { update: 'job', set: { status: 'cancelled', ended_at: now, error: CANCELLED }, where: { id, status: 'pending' } },
+        update('job', { status: 'cancelled', ended_at: now, error: CANCELLED }, { id, status: 'pending' }),
       ]);
       if (changed === 1) {
         const ended = { ...row, status: 'cancelled', ended_at: now, error: CANCELLED };

@@ -1,5 +1,4 @@
 /** A job's record: the row as stored, as the row writer binds it, and as the API answers it. */
-import type { Param, Statement } from '../db/row-writer.js';
 import type { JobRow } from '../db/schema.js';
 import { invalid } from '../errors.js';
 import type { JobKind, JobOwner, JobStatus, JobView } from './types.js';
@@ -57,23 +56,6 @@ export function jobView(r: JobRow): JobView {
     stdout_tail: r.stdout_tail ?? [],
     stderr_tail: r.stderr_tail ?? [],
   };
-}
-
-/** The columns stored as JSON text (TypeORM's simple-json). */
-const JSON_COLUMNS: ReadonlySet<string> = new Set(['steps', 'stdout_tail', 'stderr_tail']);
-
-/** A job's fields as the row writer binds them: as TypeORM would store them. */
-export function encodeJob(patch: Partial<JobRow>): Record<string, Param> {
-  const out: Record<string, Param> = {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (k === 'id' || v === undefined) continue;
-    out[k] = JSON_COLUMNS.has(k) ? JSON.stringify(v) : typeof v === 'number' ? Math.round(v) : (v as Param);
-  }
-  return out;
-}
-
-export function insertJob(row: JobRow): Statement {
-  return { insert: 'job', values: encodeJob(row) };
 }
 
 export function cut(s: string, max: number): string {

@@ -4,6 +4,7 @@
  */
 import { In, type Repository } from 'typeorm';
 import type { RowWriter } from '../db/row-writer.js';
+import { deleteIds } from '../db/statements.js';
 import type { JobRow } from '../db/schema.js';
 import type { JobFiles } from './files.js';
 import { DELETE_CHUNK } from './record.js';
@@ -100,7 +101,7 @@ export class Retention {
   private async deleteJobs(ids: number[], of?: Finished): Promise<void> {
     for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
       const chunk = ids.slice(i, i + DELETE_CHUNK);
-      await this.d.writer.write(() => [{ delete: 'job', ids: chunk }]);
+      await this.d.writer.write(() => [deleteIds('job', chunk)]);
       if (of) {
         const gone = new Set(chunk);
         of.jobs = of.jobs.filter((j) => !gone.has(j.id));

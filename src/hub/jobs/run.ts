@@ -3,14 +3,15 @@
  * progress throttled, output to files), and its end, written once.
  */
 import type { EventBus } from '../bus.js';
-import type { RowWriter, Statement } from '../db/row-writer.js';
+import type { RowWriter } from '../db/row-writer.js';
+import { update, type Statement } from '../db/statements.js';
 import type { JobRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { AgentLogs, Stream } from '../supervisor/log-files.js';
 import { stopGroup } from '../supervisor/process-group.js';
 import { isSameProcess, startTimeOf } from '../supervisor/procfs.js';
 import { tailLines, type JobFiles } from './files.js';
-import { cut, encodeJob, jobView, MAX_ERROR } from './record.js';
+import { cut, jobView, MAX_ERROR } from './record.js';
 import type { JobHandle, JobStatus, JobStep, JobView } from './types.js';
 
 /** What a run's work answers (an action's outcome). */
@@ -226,7 +227,7 @@ export class JobRun {
         this.row = { ...this.row, pid: start ? pid : null, pid_start_time: start };
         // At once, not at the end of the turn: a hub killed right after the spawn must still find it.
         void this.c.writer
-          .writeNow(() => [{ update: 'job', set: encodeJob({ pid: this.row.pid, pid_start_time: this.row.pid_start_time }), where: { id: this.id } }])
+          .writeNow(() => [update('job', { pid: this.row.pid, pid_start_time: this.row.pid_start_time }, { id: this.id })])
           .catch((e: unknown) => this.c.logger.error({ err: e, job: this.id }, 'saving the job\'s process failed'));
       },
     };
@@ -274,7 +275,7 @@ export class JobRun {
   /** Queues a write of this job's fields (and `also`) after the ones already queued. */
   private save(patch: Partial<JobRow>, also: Statement[] = []): Promise<void> {
     this.chain = this.chain
-      .then(async () => void (await this.c.writer.write(() => [{ update: 'job', set: encodeJob(patch), where: { id: this.id } }, ...also])))
+      .then(async () => void (await this.c.writer.write(() => [update('job', patch, { id: this.id }), ...also])))
       .catch((e: unknown) => this.c.logger.error({ err: e, job: this.id }, 'saving a job failed'));
     return this.chain;
   }

@@ -4,7 +4,9 @@
  */
 import { Between, LessThan, type DataSource, type Repository } from 'typeorm';
 import { rowWriter, type RowWriter } from '../db/row-writer.js';
+import { insert } from '../db/statements.js';
 import { MetricSample, type MetricSampleRow } from '../db/schema.js';
+import { invalid } from '../errors.js';
 
 export const RAW_KEEP_MS = 24 * 3600_000;
 export const COMPACT_BUCKET_S = 300;
@@ -61,7 +63,19 @@ export class MetricHistory {
 
   /** Every sample: a prepared statement, not TypeORM's insert (which plans it anew each time). */
   async record(ts: number, resolution: number, values: Record<string, number>): Promise<void> {
-    await this.writer.write(() => [{ insert: 'metric_sample', values: { ts: Math.round(ts), resolution, values: JSON.stringify(values) } }]);
+    await this.writer.write(() => [insert('metric_sample', { ts, resolution, values })]);
+  }
+
+  /**
+   * History between two instants as people write them: ISO time, epoch milliseconds, or a
+   * duration before now (`6h`); since defaults to an hour ago, until to now.
+   */
+  async between(since: string | undefined, until: string | undefined, step: number | undefined): Promise<HistoryAnswer> {
+    const now = Date.now();
+    const from = parseInstant('since', since ?? '1h', now);
+    const to = until === undefined ? now : parseInstant('until', until, now);
+    if (from >= to) throw invalid('since must be before until');
+    return this.query(from, to, step);
   }
 
   async query(sinceMs: number, untilMs: number, requestedStep: number | undefined): Promise<HistoryAnswer> {
@@ -91,4 +105,16 @@ export class MetricHistory {
     });
     return { compacted: old.length, deleted };
   }
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 };
+
+/** since/until: an ISO time, epoch milliseconds, or a duration before now. */
+export function parseInstant(name: string, raw: string, now: number): number {
+  const ago = /^-?(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(raw);
+  if (ago) return now - Number(ago[1]) * UNITS[ago[2]!]!;
+  if (/^\d{10,}$/.test(raw)) return Number(raw);
+  const t = Date.parse(raw);
+  if (Number.isNaN(t)) throw invalid(`${name}: "${raw}" is not a time (ISO 8601, epoch ms, or a duration like 6h)`);
+  return t;
 }

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
-import type { HealthCheckSpec } from '../agents/schema.js';
+import type { HealthCheckSpec } from './spec.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import { childEnv } from './process-group.js';
 

@@ -11,7 +11,7 @@
  */
 import { mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LimitsSpec } from '../agents/schema.js';
+import type { LimitsSpec } from './spec.js';
 
 /** statfs f_type of cgroup2. */
 const CGROUP2_SUPER_MAGIC = 0x63677270;

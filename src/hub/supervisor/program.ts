@@ -4,13 +4,11 @@
  * stops the whole group. Agents use it now; service-mode apps will too.
  */
 import type { ChildProcess } from 'node:child_process';
-import { BACKOFF_MAX_MS, type ProgramSpec } from '../agents/schema.js';
+import { BACKOFF_MAX_MS, type ProgramSpec, type ProgramStatus } from './spec.js';
 import { conflict } from '../errors.js';
 import { signalGroup, spawnGroup, stopGroup } from './process-group.js';
 import { startTimeOf } from './procfs.js';
 
-export const STATUSES = ['stopped', 'starting', 'running', 'stopping', 'backoff', 'failed'] as const;
-export type ProgramStatus = (typeof STATUSES)[number];
 
 export interface ProgramState {
   status: ProgramStatus;

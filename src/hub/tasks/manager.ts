@@ -9,11 +9,14 @@
 import type { DataSource, Repository } from 'typeorm';
 import type { AgentManager } from '../agents/manager.js';
 import type { EventBus } from '../bus.js';
-import { freeId, idOf } from '../ids.js';
-import { rowWriter, type RowWriter, type Statement } from '../db/row-writer.js';
+import { rowWriter, type RowWriter } from '../db/row-writer.js';
+import { update, type Statement } from '../db/statements.js';
 import { Task, type TaskRow } from '../db/schema.js';
-import { conflict, invalid, notFound } from '../errors.js';
+import { conflict, invalid } from '../errors.js';
 import type { Extension } from '../extension.js';
+import { applyDeclared } from '../kinds/declared.js';
+import { EndOfTurn } from '../kinds/end-of-turn.js';
+import { ThingSet } from '../kinds/thing-set.js';
 import type { JobManager } from '../jobs/manager.js';
 import { FINISHED, type JobView } from '../jobs/types.js';
 import type { Logger } from '../logger.js';
@@ -44,6 +47,12 @@ type Definition = Omit<TaskCreate, 'name'>;
 
 const QUEUE_MAX = 10;
 
+/** Something that happened to a task, for `<base>/task/<id>/event`. */
+interface TaskEvent {
+  t: Live;
+  payload: Record<string, unknown>;
+}
+
 interface Live {
   row: TaskRow;
   stop: Array<() => void>;
@@ -62,18 +71,19 @@ export class TaskManager implements Extension {
   readonly name = 'tasks';
   private readonly repo: Repository<TaskRow>;
   private readonly writer: RowWriter;
-  private readonly tasks = new Map<string, Live>();
+  // "history" would be shadowed by GET /api/tasks/history.
+  private readonly tasks = new ThingSet<Live>('task', ['history']);
   /** What actions may use of the hub; built once. */
   private readonly actionDeps: Omit<ActionDeps, 'run'>;
   /**
    * What the tasks tell the world, sent at the end of the turn (after the actions that started in
    * it): events in order, then each changed state once, however often it changed in the turn.
    */
-  private readonly outbox: { events: Array<{ t: Live; payload: Record<string, unknown> }>; states: Set<Live>; scheduled: boolean } = {
-    events: [],
-    states: new Set(),
-    scheduled: false,
-  };
+  private readonly outbox = new EndOfTurn<Live | TaskEvent>((items) => {
+    const live = (t: Live): boolean => this.tasks.get(t.row.id) === t;
+    for (const e of items) if ('payload' in e && live(e.t)) this.d.bus.emit('thing.event', { kind: 'task', id: e.t.row.id, payload: e.payload });
+    for (const t of items) if (!('payload' in t) && live(t)) this.d.things.upsert('task', t.row.id, this.state(t));
+  });
   private offJobs: (() => void) | null = null;
   private stopping = false;
 
@@ -91,12 +101,7 @@ export class TaskManager implements Extension {
     this.stopping = false;
     this.offJobs = this.d.bus.on('job.changed', (j) => this.onJob(j));
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) this.load(row);
-    for (const body of this.d.declared) {
-      const id = idOf(body.name);
-      // hearth.yaml is the truth for its tasks: a field removed there is removed here.
-      if (this.tasks.has(id)) await this.update(id, body, { replace: true });
-      else await this.create(body);
-    }
+    await applyDeclared(this.d.declared, this);
     for (const t of this.tasks.values()) await this.catchUp(t);
   }
 
@@ -108,8 +113,7 @@ export class TaskManager implements Extension {
       this.dropPending(t);
     }
     this.tasks.clear();
-    this.outbox.events = [];
-    this.outbox.states.clear();
+    this.outbox.clear();
     await this.writer.idle();
   }
 
@@ -117,36 +121,41 @@ export class TaskManager implements Extension {
     return [...this.tasks.values()].map((t) => this.view(t));
   }
 
+  has(id: string): boolean {
+    return this.tasks.has(id);
+  }
+
   get(id: string): TaskView {
-    return this.view(this.find(id));
+    return this.view(this.tasks.find(id));
   }
 
   async create(body: TaskCreate): Promise<TaskView> {
     const { name, ...def } = body;
     const definition = this.validate(def);
-    // "history" would be shadowed by GET /api/tasks/history.
-    const id = freeId(name, (x) => this.tasks.has(x) || x === 'history');
-    const now = Date.now();
-    const row: TaskRow = {
-      id,
-      name,
-      definition: definition as Record<string, unknown>,
-      enabled: definition.enabled !== false,
-      last_run: null,
-      last_result: null,
-      last_duration_ms: null,
-      last_scheduled: null,
-      created_at: now,
-      updated_at: now,
-    };
-    await this.repo.save(row);
-    this.load(row);
-    return this.get(id);
+    // The id is held while the row is saved, and the task is in the set before it is let go.
+    const t = await this.tasks.claim(name, async (id) => {
+      const now = Date.now();
+      const row: TaskRow = {
+        id,
+        name,
+        definition: definition as Record<string, unknown>,
+        enabled: definition.enabled !== false,
+        last_run: null,
+        last_result: null,
+        last_duration_ms: null,
+        last_scheduled: null,
+        created_at: now,
+        updated_at: now,
+      };
+      await this.repo.save(row);
+      return this.load(row);
+    });
+    return this.view(t);
   }
 
   /** Changes what was given (with `replace`, the definition becomes exactly the body's). */
   async update(id: string, body: TaskUpdate, o: { replace?: boolean } = {}): Promise<TaskView> {
-    const t = this.find(id);
+    const t = this.tasks.find(id);
     const { name, ...changes } = body;
     // A masked secret sent back (from a GET) keeps the stored value.
     if (changes.action) changes.action = restoreMasked(changes.action, (t.row.definition as Definition).action) as Definition['action'];
@@ -165,7 +174,7 @@ export class TaskManager implements Extension {
   }
 
   async delete(id: string): Promise<void> {
-    const t = this.find(id);
+    const t = this.tasks.find(id);
     this.unschedule(t);
     this.dropPending(t);
     this.tasks.delete(id);
@@ -176,7 +185,7 @@ export class TaskManager implements Extension {
   }
 
   async setEnabled(id: string, enabled: boolean): Promise<TaskView> {
-    const t = this.find(id);
+    const t = this.tasks.find(id);
     if (t.row.enabled === enabled) throw conflict(`task ${id} is already ${enabled ? 'enabled' : 'disabled'}`);
     const patch = { enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
     t.row = { ...t.row, ...patch };
@@ -189,23 +198,17 @@ export class TaskManager implements Extension {
   /** Run now, whether enabled or not; resolves with the job as created (it runs on). */
   /** The started (or skipped) job, or where the run waits (overlap: queue). */
   async runNow(id: string, trigger = 'manual'): Promise<JobView | { queued: true; position: number }> {
-    const t = this.find(id);
+    const t = this.tasks.find(id);
     if (this.stopping) throw conflict('the hub is stopping');
     const job = await this.fire(t, trigger);
+    if (job === 'full') throw conflict(`task ${id}: the queue of runs is full (${QUEUE_MAX})`);
     if (job) return job;
-    if (!t.queued.length) throw conflict(`task ${id}: the queue of runs is full (${QUEUE_MAX})`);
     return { queued: true, position: t.queued.length };
   }
 
   /** Runs the history retention of every task (the job manager keeps the records). */
   async prune(): Promise<void> {
     for (const t of this.tasks.values()) await this.pruneTask(t);
-  }
-
-  private find(id: string): Live {
-    const t = this.tasks.get(id);
-    if (!t) throw notFound(`no task "${id}"`);
-    return t;
   }
 
   /** Everything beyond the body's schema: action, trigger, schedule, time zone. */
@@ -220,10 +223,11 @@ export class TaskManager implements Extension {
     return { ...def, action: action.value };
   }
 
-  private load(row: TaskRow): void {
+  private load(row: TaskRow): Live {
     const t: Live = { row, stop: [], schedule: null, running: new Set(), starting: 0, queued: [], progress: 0, retry: null };
     this.tasks.set(row.id, t);
     this.reschedule(t);
+    return t;
   }
 
   private reschedule(t: Live): void {
@@ -272,10 +276,11 @@ export class TaskManager implements Extension {
   }
 
   /**
-   * The overlap policy decides; resolves with the started (or skipped) job, or null when queued.
+   * The overlap policy decides; resolves with the started (or skipped) job, null when queued, or
+   * 'full' when the queue had no room (the run is dropped).
    * `scheduled`: the schedule instant this run handles, written with whatever this run writes.
    */
-  private async fire(t: Live, trigger: string, attempt = 1, scheduled: number | null = null): Promise<JobView | null> {
+  private async fire(t: Live, trigger: string, attempt = 1, scheduled: number | null = null): Promise<JobView | null | 'full'> {
     const also: Statement[] = scheduled === null ? [] : [taskUpdate(t.row.id, { last_scheduled: scheduled })];
     if (this.stopping) return null;
     const def = t.row.definition as Definition;
@@ -286,13 +291,15 @@ export class TaskManager implements Extension {
         const record = this.recordRun(t, skipped);
         if (record.length > 0) await this.writer.write(() => record);
         this.publish(t);
+        await this.pruneTask(t);
         return skipped;
       }
       if (overlap === 'queue') {
-        if (t.queued.length < QUEUE_MAX) t.queued.push(trigger);
+        const room = t.queued.length < QUEUE_MAX;
+        if (room) t.queued.push(trigger);
         else this.d.logger.warn({ task: t.row.id }, `task queue full (${QUEUE_MAX}); run dropped`);
         if (also.length > 0) await this.writer.write(() => also);
-        return null;
+        return room ? null : 'full';
       }
     }
     t.starting++;
@@ -307,8 +314,12 @@ export class TaskManager implements Extension {
           this.event(t, 'started', { job: job.id, trigger, attempt });
           this.publish(t);
         },
-        // The task's record of the run lands with the job's end, in one write.
-        onEnd: (job) => this.recordRun(t, job),
+        // The task's record of the run lands with the job's end, in one write; by the time anyone
+        // can read that the job ended, the task is no longer running it (a run asked for then starts).
+        onEnd: (job) => {
+          t.running.delete(job.id);
+          return this.recordRun(t, job);
+        },
       });
     } finally {
       t.starting--;
@@ -340,11 +351,7 @@ export class TaskManager implements Extension {
       const next = t.queued.shift();
       if (next) void this.fire(t, next).catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a queued run failed'));
     }
-    try {
-      await this.pruneTask(t);
-    } catch (e) {
-      this.d.logger.error({ err: e, task: t.row.id }, 'pruning the history of a task failed');
-    }
+    await this.pruneTask(t);
   }
 
   /** The task's record of a run that ended: kept in memory, and the write of it (none once the task is gone). */
@@ -359,9 +366,14 @@ export class TaskManager implements Extension {
     return [taskUpdate(t.row.id, { last_run: t.row.last_run, last_result: t.row.last_result, last_duration_ms: t.row.last_duration_ms })];
   }
 
+  /** Keeps the task's history to history.keep and max_age_days (a skipped run is history too). */
   private async pruneTask(t: Live): Promise<void> {
     const h = (t.row.definition as Definition).history;
-    await this.d.jobs.prune(t.row.id, h?.keep ?? 100, h?.max_age_days ?? 30);
+    try {
+      await this.d.jobs.prune(t.row.id, h?.keep ?? 100, h?.max_age_days ?? 30);
+    } catch (e) {
+      this.d.logger.error({ err: e, task: t.row.id }, 'pruning the history of a task failed');
+    }
   }
 
   private onJob(j: JobView): void {
@@ -376,8 +388,7 @@ export class TaskManager implements Extension {
 
   /** Not retained: Home Assistant's event entity ignores retained events. */
   private event(t: Live, event_type: 'started' | 'succeeded' | 'failed', data: Record<string, unknown>): void {
-    this.outbox.events.push({ t, payload: { event_type, ...data } });
-    this.sendSoon();
+    this.outbox.add({ t, payload: { event_type, ...data } });
   }
 
   private state(t: Live): TaskState {
@@ -423,25 +434,10 @@ export class TaskManager implements Extension {
 
   /** The task's state changed: published at the end of this turn, once however often it changed in it. */
   private publish(t: Live): void {
-    this.outbox.states.add(t);
-    this.sendSoon();
-  }
-
-  private sendSoon(): void {
-    if (this.outbox.scheduled) return;
-    this.outbox.scheduled = true;
-    setImmediate(() => {
-      this.outbox.scheduled = false;
-      const { events, states } = this.outbox;
-      this.outbox.events = [];
-      this.outbox.states = new Set();
-      const live = (t: Live): boolean => this.tasks.get(t.row.id) === t;
-      for (const e of events) if (live(e.t)) this.d.bus.emit('thing.event', { kind: 'task', id: e.t.row.id, payload: e.payload });
-      for (const t of states) if (live(t)) this.d.things.upsert('task', t.row.id, this.state(t));
-    });
+    this.outbox.add(t);
   }
 }
 
 function taskUpdate(id: string, set: Partial<Pick<TaskRow, 'last_run' | 'last_result' | 'last_duration_ms' | 'last_scheduled'>>): Statement {
-  return { update: 'task', set: set as Record<string, string | number | null>, where: { id } };
+  return update('task', set, { id });
 }

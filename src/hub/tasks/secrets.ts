@@ -2,7 +2,7 @@
  * Secrets inside a task's actions (env values, authorization headers) are masked in every answer;
  * a masked value sent back on update keeps what was stored.
  */
-import { SECRET_MASK, isSecret } from '../agents/schema.js';
+import { SECRET_MASK, isSecret } from '../secrets.js';
 
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$|token|secret|password|api[-_]?key/i;
 

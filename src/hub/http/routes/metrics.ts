@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.js';
-import { HubError, invalid } from '../../errors.js';
+import { HubError } from '../../errors.js';
 import { ErrorBody } from '../errors.js';
 
 const HostMetrics = Type.Object(
@@ -44,18 +44,6 @@ const History = Type.Object({
   points: Type.Array(Type.Object({ t: Type.String(), values: Type.Record(Type.String(), Type.Number()) })),
 });
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 };
-
-/** since/until: an ISO time, epoch milliseconds, or a duration before now. */
-export function parseInstant(name: string, raw: string, now: number): number {
-  const ago = /^-?(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(raw);
-  if (ago) return now - Number(ago[1]) * UNITS[ago[2]!]!;
-  if (/^\d{10,}$/.test(raw)) return Number(raw);
-  const t = Date.parse(raw);
-  if (Number.isNaN(t)) throw invalid(`${name}: "${raw}" is not a time (ISO 8601, epoch ms, or a duration like 6h)`);
-  return t;
-}
-
 export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   app.get(
     '/api/system-metrics',
@@ -76,12 +64,6 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext): Prom
         response: { 200: History, 400: ErrorBody },
       },
     },
-    async (req) => {
-      const now = Date.now();
-      const since = parseInstant('since', req.query.since ?? '1h', now);
-      const until = req.query.until === undefined ? now : parseInstant('until', req.query.until, now);
-      if (since >= until) throw invalid('since must be before until');
-      return ctx.history.query(since, until, req.query.step);
-    },
+    async (req) => ctx.history.between(req.query.since, req.query.until, req.query.step),
   );
 }

@@ -1,0 +1,17 @@
+/** hearth.yaml's things: created when new, made exactly what the file says when they exist. */
+import { idOf } from '../ids.js';
+
+export interface DeclaredKind<B> {
+  has(id: string): boolean;
+  create(body: B): Promise<unknown>;
+  /** With `replace`, a field removed from the file is removed from the thing. */
+  update(id: string, body: B, o: { replace: true }): Promise<unknown>;
+}
+
+export async function applyDeclared<B extends { name: string }>(declared: readonly B[], kind: DeclaredKind<B>): Promise<void> {
+  for (const body of declared) {
+    const id = idOf(body.name);
+    if (kind.has(id)) await kind.update(id, body, { replace: true });
+    else await kind.create(body);
+  }
+}

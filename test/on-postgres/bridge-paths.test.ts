@@ -1,0 +1,4 @@
+/** test/bridge-paths.test.ts again, with every hub on PostgreSQL. */
+import { onPostgres } from '../helpers/database.js';
+
+await onPostgres(() => import('../bridge-paths.test.js'));

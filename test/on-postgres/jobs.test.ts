@@ -1,0 +1,4 @@
+/** test/jobs.test.ts again, with every hub on PostgreSQL. */
+import { onPostgres } from '../helpers/database.js';
+
+await onPostgres(() => import('../jobs.test.js'));

@@ -1,0 +1,4 @@
+/** test/tasks-recovery.test.ts again, with every hub on PostgreSQL. */
+import { onPostgres } from '../helpers/database.js';
+
+await onPostgres(() => import('../tasks-recovery.test.js'));
