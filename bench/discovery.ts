@@ -17,7 +17,7 @@ import { component, discoveryMessage, thingDevice, thingDeviceId, valueOf } from
 import type { Component, EntityContext, ThingView } from '../src/entities/types.js';
 import type { DiscoveryVisibility } from '../src/hub/discovery-visibility.js';
 import { createLogger } from '../src/hub/logger.js';
-import type { ThingChange } from '../src/hub/things.js';
+import type { ThingChange } from '../src/hub/thing-types.js';
 import { median, ratioRow, round, withTimeout, type Result } from './types.js';
 
 const THINGS = 100;

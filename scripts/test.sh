@@ -32,5 +32,7 @@ npm run --silent build
 # The tests run from source through tsx, which strips types: the compiler checks them here (and the
 # @ts-expect-error lines that prove a wrong database column does not compile).
 npm run --silent typecheck
+# The layers (ARCHITECTURE.md, .dependency-cruiser.cjs): a wrong import fails here, naming its rule.
+npm run --silent lint:layers
 files=$(find test -name '*.test.ts' | sort)
 exec node --import tsx --test --test-concurrency=2 --test-timeout=120000 $files

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { AgentView } from '../src/hub/agents/state.js';
-import { BASE, startHub, type HubHandle } from './helpers/hub.js';
+import { BASE, created, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { pidsWith } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
@@ -12,11 +12,7 @@ import { until } from './helpers/wait.js';
 let h: HubHandle;
 let probe: MqttProbe;
 
-async function create(body: Record<string, unknown>): Promise<AgentView> {
-  const r = await h.api<AgentView>('POST', '/api/agents', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
+const create = (body: Record<string, unknown>): Promise<AgentView> => created(h, '/api/agents', body);
 const get = async (id: string): Promise<AgentView> => (await h.api<AgentView>('GET', `/api/agents/${id}`)).body;
 const waitFor = async (id: string, what: string, test: (a: AgentView) => boolean, timeoutMs = 10_000): Promise<AgentView> =>
   until(`agent ${id}: ${what}`, () => get(id), test, { timeoutMs });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { AgentView } from '../src/hub/agents/state.js';
 import { DiscoveryRegistry } from './helpers/ha-rules.js';
-import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
+import { BASE, created, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { pidsWith } from './helpers/procs.js';
 import { detectCgroupV2 } from '../src/hub/supervisor/limits.js';
@@ -23,11 +23,7 @@ async function request<T>(path: string, body: Record<string, unknown>): Promise<
   const reply = await probe.next(`${BASE}/bridge/response/${path}`, (r) => JSON.parse(r.payload).transaction === transaction, { since: m });
   return JSON.parse(reply.payload) as { status: string; data: T; error?: string; transaction: string };
 }
-async function create(body: Record<string, unknown>): Promise<AgentView> {
-  const r = await h.api<AgentView>('POST', '/api/agents', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
+const create = (body: Record<string, unknown>): Promise<AgentView> => created(h, '/api/agents', body);
 
 describe('agents', () => {
   before(async () => {

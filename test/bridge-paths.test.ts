@@ -347,7 +347,106 @@ describe('bridge request paths', () => {
       ok: async () => assert.deepEqual(await ok('device/ports', {}), (await rest<unknown>('/api/devices/ports')).body),
       bad: async () => [{ path: '/dev/ttyUSB0' }, /unknown field "path"/],
     },
+    'device/reconnect': {
+      ok: async () => {
+        const id = await device(true);
+        await ok('device/reconnect', { id });
+        await connected(id, true);
+      },
+      bad: async () => [{ id: 'ghost' }, /ghost/],
+    },
+    ...moreCases(),
   };
+
+  /** The paths of the jobs, logs, metrics, discovery and import. */
+  function moreCases(): Record<string, { ok: () => Promise<void>; bad: () => Promise<[unknown, RegExp]> }> {
+    const finishedJob = async (command = 'true', args: string[] = []): Promise<{ id: number; task_id: string }> => {
+      const id = await task({ action: { type: 'command', command, args } });
+      const job = (await h.api<{ id: number; task_id: string }>('POST', `/api/tasks/${id}/run`)).body;
+      await until(`job ${job.id} to end`, async () => (await rest<{ status: string }>(`/api/jobs/${job.id}`)).body, (j) => j.status === 'succeeded');
+      return job;
+    };
+    return {
+      'agent/logs': {
+        ok: async () => {
+          const r = await h.api<Thing>('POST', '/api/agents', { name: fresh(), command: 'sh', args: ['-c', 'echo bridge-log; exec sleep 600'] });
+          const d = await until('the line in its log', () => ok('agent/logs', { id: r.body.id }) as Promise<{ lines: string[] }>, (l) => l.lines.includes('bridge-log'));
+          assert.deepEqual(d, (await rest(`/api/agents/${r.body.id}/logs`)).body);
+        },
+        bad: async () => [{ id: await agent(false), tail: 0 }, /tail: must be >= 1/],
+      },
+      'import/pm2': {
+        ok: async () => {
+          const d = (await ok('import/pm2', { ecosystem: { apps: [{ name: 'pm2 bridged', script: 'sleep', args: '600', autorestart: false }] } })) as { created: string[] };
+          assert.deepEqual(d.created, ['pm2_bridged']);
+          assert.deepEqual((await rest('/api/agents/pm2_bridged')).body.definition?.args, ['600']);
+        },
+        bad: async () => [{}, /missing field "ecosystem"/],
+      },
+      'task/history': {
+        ok: async () => {
+          const job = await finishedJob();
+          const d = (await ok('task/history', { task_id: job.task_id })) as Array<{ id: number }>;
+          assert.deepEqual(d.map((j) => j.id), [job.id]);
+        },
+        bad: async () => [{ status: 'exploded' }, /status: must be one of pending/],
+      },
+      'job/list': {
+        ok: async () => {
+          const job = await finishedJob();
+          assert.deepEqual(((await ok('job/list', { task_id: job.task_id })) as Array<{ id: number }>).map((j) => j.id), [job.id]);
+        },
+        bad: async () => [{ limit: 0 }, /limit: must be >= 1/],
+      },
+      'job/get': {
+        ok: async () => {
+          const job = await finishedJob();
+          assert.deepEqual(await ok('job/get', { id: job.id }), (await rest(`/api/jobs/${job.id}`)).body);
+        },
+        bad: async () => [{ id: 'one' }, /id: must be integer/],
+      },
+      'job/cancel': {
+        ok: async () => {
+          const id = await task({ action: { type: 'command', command: 'sleep', args: ['600'] } });
+          const job = (await h.api<{ id: number }>('POST', `/api/tasks/${id}/run`)).body;
+          assert.equal(((await ok('job/cancel', { id: job.id })) as { status: string }).status, 'cancelled');
+          assert.equal((await rest<{ status: string }>(`/api/jobs/${job.id}`)).body.status, 'cancelled');
+        },
+        bad: async () => [{ id: (await finishedJob()).id }, /job \d+ is not running \(succeeded\)/],
+      },
+      'metrics/get': {
+        ok: async () => {
+          const d = await until('a sample', () => ask(probe, 'metrics/get', {}), (a) => a.status === 'ok');
+          assert.equal(typeof (d.data as { cpu_percent: unknown }).cpu_percent, 'number');
+        },
+        bad: async () => [{ now: true }, /unknown field "now"/],
+      },
+      'metrics/history': {
+        ok: async () => {
+          const d = (await ok('metrics/history', { since: '1h' })) as { step: number; points: unknown[] };
+          assert.ok(d.step >= 1);
+          assert.ok(Array.isArray(d.points));
+        },
+        bad: async () => [{ since: 'yesterday-ish' }, /since: "yesterday-ish" is not a time/],
+      },
+      'discovery/hidden': {
+        ok: async () => assert.deepEqual(await ok('discovery/hidden', {}), (await rest<unknown>('/api/discovery/hidden')).body),
+        bad: async () => [{ all: true }, /unknown field "all"/],
+      },
+      'discovery/show': {
+        ok: async () => {
+          const id = await task({ interval_s: 3600 });
+          const deviceId = `hearth_testnode_task_${id}`;
+          // The user deletes the device in Home Assistant: its config is emptied.
+          await probe.publish(`homeassistant/device/${deviceId}/config`, '', { retain: true });
+          await until('it to be hidden', async () => (await rest<Array<{ device_id: string }>>('/api/discovery/hidden')).body, (rows) => rows.some((r) => r.device_id === deviceId));
+          assert.deepEqual(await ok('discovery/show', { device_id: deviceId }), { device_id: deviceId, shown: true });
+          assert.ok(!(await rest<Array<{ device_id: string }>>('/api/discovery/hidden')).body.some((r) => r.device_id === deviceId));
+        },
+        bad: async () => [{ device_id: 'hearth_testnode_task_ghost' }, /is not hidden/],
+      },
+    };
+  }
 
   it('has a case for every path the hub registers (GET /api/info bridge_requests)', async () => {
     const paths = (await rest<{ bridge_requests: string[] }>('/api/info')).body.bridge_requests;

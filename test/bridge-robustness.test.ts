@@ -13,15 +13,18 @@ import { RequestRouter } from '../src/bridges/mqtt/request-router.js';
 import { component, thingDevice, thingDeviceId } from '../src/entities/discovery.js';
 import type { EntityContext, ThingView } from '../src/entities/types.js';
 import type { AgentView } from '../src/hub/agents/state.js';
-import type { BridgeEvent } from '../src/hub/bus.js';
+import type { BridgeEvent } from '../src/hub/events.js';
 import type { Logger } from '../src/hub/logger.js';
-import { RequestRegistry } from '../src/hub/requests.js';
-import type { ThingChange } from '../src/hub/things.js';
+import type { OperationContext } from '../src/hub/operations/context.js';
+import { NoInput } from '../src/hub/operations/common.js';
+import { operation } from '../src/hub/operations/operation.js';
+import { OperationTable } from '../src/hub/operations/table.js';
+import type { ThingChange } from '../src/hub/thing-types.js';
 import { onCleanup } from './helpers/cleanup.js';
 import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
-import { until, untilTrue } from './helpers/wait.js';
+import { until } from './helpers/wait.js';
 
 /** A logger that records warnings (and errors), for the code under test to report to. */
 function recordingLogger(): { logger: Logger; warnings: string[] } {
@@ -70,10 +73,18 @@ async function createAgent(h: HubHandle, body: Record<string, unknown>): Promise
 
 describe('bridge requests whose answer cannot be sent', () => {
   it('route() resolves and logs when the reply rejects', async () => {
-    const registry = new RequestRegistry();
-    registry.register('ping', Type.Object({}), () => ({ pong: true }));
+    const ping = operation({
+      name: 'ping',
+      summary: 'answers pong',
+      role: 'viewer',
+      http: { method: 'GET', path: '/ping' },
+      input: NoInput,
+      output: Type.Object({ pong: Type.Boolean() }),
+      handler: () => ({ pong: true }),
+    });
+    const table = new OperationTable([ping], () => ({}) as OperationContext);
     const { logger, warnings } = recordingLogger();
-    const router = new RequestRouter('hearth/n1', registry, () => Promise.reject(new Error('MQTT is not connected')), logger);
+    const router = new RequestRouter('hearth/n1', table, () => Promise.reject(new Error('MQTT is not connected')), logger);
     const unhandled = await unhandledDuring(async () => {
       await router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false, properties: {} } as never);
       // As the bridge calls it: nothing awaits it.
@@ -86,14 +97,9 @@ describe('bridge requests whose answer cannot be sent', () => {
 
   it('a slow request answered after the hub closed its MQTT connection crashes nothing', async () => {
     const h = await startHub();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let started = false;
-    h.hub.requests.register('test/slow', Type.Object({}), async () => {
-      started = true;
-      await gate;
-      return { done: true };
-    });
+    // A stop that takes two seconds: the agent ignores SIGTERM until it is killed.
+    await createAgent(h, { name: 'stubborn', command: 'sh', args: ['-c', "trap '' TERM; echo ready; exec sleep 3005"], stop_timeout_s: 2 });
+    await until('the agent running', async () => (await h.api<AgentView>('GET', '/api/agents/stubborn')).body.status, (st) => st === 'running');
     const warnings: string[] = [];
     const warn = h.hub.logger.warn.bind(h.hub.logger);
     h.hub.logger.warn = ((o: unknown, msg?: string, ...rest: unknown[]) => {
@@ -102,12 +108,11 @@ describe('bridge requests whose answer cannot be sent', () => {
     }) as typeof h.hub.logger.warn;
     const probe = await MqttProbe.connect(h.brokerUrl, []);
     const unhandled = await unhandledDuring(async () => {
-      await probe.publish(`${BASE}/bridge/request/test/slow`, '{}');
-      await untilTrue('the slow request to start', () => started);
+      await probe.publish(`${BASE}/bridge/request/agent/stop`, '{"id": "stubborn"}');
+      await until('the stop to begin', () => h.hub.things.get('agent', 'stubborn')?.status, (st) => st === 'stopping');
       await probe.close();
       // The hub stops (as in a restart in place) while the request still runs.
       await h.stop();
-      release();
       await until('the hub to say it could not answer', () => warnings, (w) => w.some((line) => /could not answer a bridge request/.test(line)));
     });
     assert.deepEqual(unhandled, []);

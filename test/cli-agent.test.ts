@@ -1,33 +1,17 @@
 /** `hearth agent …` and `hearth import pm2` against a real hub: each command, its effect, and bad input. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { onCleanup } from './helpers/cleanup.js';
-import { runCli, startHub, type HubHandle } from './helpers/hub.js';
+import { cliEnv, runCli, spawnCli, startHub, type HubHandle } from './helpers/hub.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
-
-const CLI = join(import.meta.dirname, '../dist/cli/main.js');
 
 interface Agent {
   id: string;
   status: string;
   pid: number | null;
   definition: { command: string; args: string[]; cwd?: string; env?: Record<string, unknown>; restart?: { policy: string }; stop_signal?: string; autostart?: boolean };
-}
-
-/** A CLI that keeps running (-f): its output as it comes, SIGINT to end it. */
-function spawnCli(args: string[], env: Record<string, string>): { out: () => string; err: () => string; exited: Promise<number | null>; kill(sig: NodeJS.Signals): void } {
-  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  onCleanup(() => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'));
-  return { out: () => out, err: () => err, exited, kill: (sig) => proc.kill(sig) };
 }
 
 // Says hello, then one line per SIGUSR1: a new line exactly when the test asks for one.
@@ -39,7 +23,7 @@ describe('hearth agent and import pm2', () => {
   let n = 0;
   before(async () => {
     h = await startHub();
-    env = { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token };
+    env = cliEnv(h);
   });
   after(() => h.stop());
 

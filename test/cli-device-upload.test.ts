@@ -3,17 +3,13 @@
  * `--no-wait` (returns with the job id while the job goes on), and Ctrl-C (the job is cancelled).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { onCleanup } from './helpers/cleanup.js';
-import { runCli, startHub, type HubHandle } from './helpers/hub.js';
+import { cliEnv, runCli, spawnCli, startHub, type HubHandle } from './helpers/hub.js';
 import { openPtyPair, startSim } from './helpers/pty.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
-
-const CLI = join(import.meta.dirname, '../dist/cli/main.js');
 
 interface Job {
   id: number;
@@ -29,7 +25,7 @@ describe('hearth device upload', () => {
   const dir = tempDir();
   before(async () => {
     h = await startHub();
-    env = { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token };
+    env = cliEnv(h);
     const ports = await openPtyPair();
     await startSim('marlin-sim', ports.b, ['--move-ms', '0', '--home-ms', '50', '--busy-ms', '50']);
     const r = await h.api('POST', '/api/devices', { name: 'Printer', protocol: 'gcode', connection: { transport: 'serial', path: ports.a, baudRate: 115200 }, gcode: { autoreport_s: 0 } });
@@ -72,20 +68,14 @@ describe('hearth device upload', () => {
   });
 
   it('Ctrl-C cancels the job, and the CLI says so', async () => {
-    const proc = spawn(process.execPath, [CLI, 'device', 'upload', 'printer', gcode('long.gcode', 2000, 20)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    onCleanup(() => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const upload = spawnCli(['device', 'upload', 'printer', gcode('long.gcode', 2000, 20)], env);
     // The progress lines start once the CLI is watching the job; the job is sending by then.
-    await until('the CLI showing progress', () => out, (o) => /^\d+%$/m.test(o));
-    const id = jobOf(out);
+    await until('the CLI showing progress', upload.out, (o) => /^\d+%$/m.test(o));
+    const id = jobOf(upload.out());
     await until('the job sending', () => job(id), (j) => j.status === 'running' && j.progress > 0);
-    proc.kill('SIGINT');
-    assert.equal(await exited, 1, out + err);
-    assert.match(err, /^hearth: upload cancelled/m);
+    upload.kill('SIGINT');
+    assert.equal(await upload.exited, 1, upload.out() + upload.err());
+    assert.match(upload.err(), /^hearth: upload cancelled/m);
     assert.equal((await ended(id)).status, 'cancelled');
     const after = await h.api<{ response: string[] }>('POST', '/api/devices/printer/command', { command: 'M105' });
     assert.equal(after.status, 200, 'the printer is still connected and answering');

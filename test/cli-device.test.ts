@@ -3,18 +3,14 @@
  * for writes; each command, its effect on the device, and bad input. Uploads: cli-device-upload.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { onCleanup } from './helpers/cleanup.js';
-import { runCli, startHub, type HubHandle } from './helpers/hub.js';
+import { cliEnv, runCli, spawnCli, startHub, type HubHandle } from './helpers/hub.js';
 import { startModbusServer, type ModbusServer } from './helpers/modbus-server.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
-
-const CLI = join(import.meta.dirname, '../dist/cli/main.js');
 
 interface Device {
   id: string;
@@ -65,7 +61,7 @@ describe('hearth device', () => {
     await meter.start();
     modbus = await startModbusServer({ transport: 'tcp' });
     h = await startHub();
-    env = { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token };
+    env = cliEnv(h);
   });
   after(async () => {
     await h.stop();
@@ -180,16 +176,12 @@ describe('hearth device', () => {
 
   it('watch prints the state, lines both ways and telemetry as they come, until Ctrl-C', async () => {
     const id = await device(true);
-    const proc = spawn(process.execPath, [CLI, 'device', 'watch', id], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    onCleanup(() => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'));
-    let out = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    await until('the state first', () => out, (o) => o.startsWith('-- connected\n'));
+    const watch = spawnCli(['device', 'watch', id], env);
+    await until('the state first', watch.out, (o) => o.startsWith('-- connected\n'));
     assert.equal((await h.api('POST', `/api/devices/${id}/command`, { command: 'PING' })).status, 200);
-    await until('the lines and the reading', () => out, (o) => /^>> PING$/m.test(o) && /^<< PONG V=12\.5$/m.test(o) && /^ +\{"voltage":12\.5\}$/m.test(o));
-    proc.kill('SIGINT');
-    assert.equal(await exited, 0);
+    await until('the lines and the reading', watch.out, (o) => /^>> PING$/m.test(o) && /^<< PONG V=12\.5$/m.test(o) && /^ +\{"voltage":12\.5\}$/m.test(o));
+    watch.kill('SIGINT');
+    assert.equal(await watch.exited, 0);
     const ghost = await cli('device', 'watch', 'ghost');
     assert.equal(ghost.code, 1);
     assert.match(ghost.stderr, /ghost/);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, startHub, type HubHandle } from './helpers/hub.js';
+import { cliEnv, runCli, startHub, type HubHandle } from './helpers/hub.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
 
@@ -27,7 +27,7 @@ describe('hearth task and job', () => {
   const dir = tempDir();
   before(async () => {
     h = await startHub();
-    env = { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token };
+    env = cliEnv(h);
   });
   after(() => h.stop());
 

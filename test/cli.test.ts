@@ -11,7 +11,7 @@ describe('hearth CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Hearth \d+\.\d+\.\d+ on node testnode, up \d+s/);
     assert.match(r.stdout, /MQTT +embedded broker mqtt:\/\/127\.0\.0\.1:\d+, connected; topics under hearth\/testnode/);
-    assert.match(r.stdout, /Things +0 agents, 0 apps, 0 tasks, 0 devices/);
+    assert.match(r.stdout, /Things +0 agents, 0 tasks, 0 devices/);
     assert.match(r.stdout, /Problems +none/);
 
     const json = await runCli(['status', '--json'], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });

@@ -7,15 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { openDatabase, type DatabaseOptions } from '../src/hub/db/data-source.js';
 import { HiddenDevice, MetricSample, type MetricSampleRow } from '../src/hub/db/schema.js';
 import { COMPACT_BUCKET_S, MAX_POINTS, MetricHistory, RAW_KEEP_MS, bucketAverage } from '../src/hub/metrics/history.js';
 import { DiscoveryVisibility } from '../src/hub/discovery-visibility.js';
-import { EventBus, type BusEvents } from '../src/hub/bus.js';
+import { EventBus, type BusEvents } from '../src/hub/events.js';
 import { createLogger } from '../src/hub/logger.js';
-import { startPostgres } from './helpers/postgres.js';
+import { createDatabase, startPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/tmp.js';
 
 const base = tempDir('hearth-db-test-');
@@ -51,16 +50,7 @@ const postgres: Backend = {
   async fresh() {
     // One database per test: every test starts from an empty, unmigrated schema.
     const name = `hearth_case_${++pgDbs}`;
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE ${name}`);
-    } finally {
-      await admin.end();
-    }
-    const u = new URL(pgUrl);
-    u.pathname = `/${name}`;
-    return { dataDir: base, url: u.toString() };
+    return { dataDir: base, url: await createDatabase(pgUrl, name) };
   },
 };
 

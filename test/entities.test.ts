@@ -5,7 +5,7 @@ import { discoveryMessage, discoveryTopic } from '../src/entities/discovery.js';
 import { hubEntities, mountField } from '../src/entities/hub.js';
 import type { Component, DiscoveryMessage, EntityContext, JsonValue, ThingView } from '../src/entities/types.js';
 import { LOG_LEVELS } from '../src/hub/config/types.js';
-import type { HubState } from '../src/hub/hub-state.js';
+import type { HubState } from '../src/hub/thing-types.js';
 import type { HostMetrics } from '../src/hub/metrics/types.js';
 import { DiscoveryRegistry, discoveryViolations } from './helpers/ha-rules.js';
 
@@ -39,7 +39,7 @@ function metrics(over: Partial<HostMetrics> = {}): HostMetrics {
 }
 
 function hubState(over: Partial<HubState> = {}): HubState {
-  return { version: '1.2.3', log_level: 'info', metrics: metrics(), counts: { agent: 3, app: 2, task: 5, device: 1 }, problems: [], ...over };
+  return { version: '1.2.3', log_level: 'info', metrics: metrics(), counts: { agent: 3, task: 5, device: 1 }, problems: [], ...over };
 }
 
 const view = (state: HubState = hubState()): ThingView => hubEntities(ctx, 'hub', state);
@@ -121,7 +121,7 @@ describe('hub discovery message', () => {
     assert.equal(read('last_boot'), m.booted_at);
     assert.equal(read('temperature_core_0'), 47);
     assert.equal(read('network_rx'), m.network_rx_bytes_per_s);
-    assert.deepEqual([read('agents'), read('apps'), read('tasks'), read('devices')], [3, 2, 5, 1]);
+    assert.deepEqual([read('agents'), read('tasks'), read('devices')], [3, 5, 1]);
     assert.equal(read('problem'), false);
     assert.equal(v.state.cpu_percent, 12.5);
     assert.equal(v.state.booted_at, '2025-05-30T08:15:00.000Z');
@@ -182,7 +182,7 @@ describe('hub discovery message', () => {
 
   it('technical sensors are diagnostic; CPU, memory and disk are not', () => {
     const v = view();
-    for (const f of ['load_1', 'load_5', 'load_15', 'swap', 'network_rx', 'network_tx', 'last_boot', 'agents', 'apps', 'tasks', 'devices']) {
+    for (const f of ['load_1', 'load_5', 'load_15', 'swap', 'network_rx', 'network_tx', 'last_boot', 'agents', 'tasks', 'devices']) {
       assert.equal(comp(v, f).entity_category, 'diagnostic', f);
     }
     for (const f of ['cpu', 'memory', 'disk_root', 'disk_mnt_data', 'temperature_cpu', 'problem']) {

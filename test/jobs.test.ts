@@ -11,14 +11,19 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import type { DataSource } from 'typeorm';
-import { EventBus } from '../src/hub/bus.js';
+import { EventBus } from '../src/hub/events.js';
 import { openDatabase } from '../src/hub/db/data-source.js';
 import { Job, type JobRow } from '../src/hub/db/schema.js';
 import { HubError } from '../src/hub/errors.js';
-import type { ApiContext } from '../src/hub/http/context.js';
-import { installErrorHandling } from '../src/hub/http/errors.js';
-import { jobRoutes } from '../src/hub/http/routes/jobs.js';
-import { JobManager } from '../src/hub/jobs/manager.js';
+import type { ApiContext } from '../src/bridges/http/context.js';
+import { installErrorHandling } from '../src/bridges/http/errors.js';
+import { operationRoutes } from '../src/bridges/http/operation-routes.js';
+import { jobOutputRoutes } from '../src/bridges/http/routes/job-output.js';
+import type { OperationContext } from '../src/hub/operations/context.js';
+import { JOB_OPERATIONS } from '../src/hub/operations/jobs.js';
+import { OperationTable } from '../src/hub/operations/table.js';
+import { JobManager, type Work } from '../src/hub/jobs/manager.js';
+import { newJobRow } from '../src/hub/jobs/record.js';
 import type { JobHandle, JobView } from '../src/hub/jobs/types.js';
 import { createLogger } from '../src/hub/logger.js';
 import { startTimeOf } from '../src/hub/supervisor/procfs.js';
@@ -59,6 +64,7 @@ function waitForAbort(seen?: (job: JobHandle) => void) {
   return (job: JobHandle) =>
     new Promise<{ ok: boolean; exit_code: number | null; error: string }>((resolve) => {
       seen?.(job);
+      if (job.signal.aborted) resolve({ ok: false, exit_code: null, error: 'killed by SIGTERM' });
       job.signal.addEventListener('abort', () => resolve({ ok: false, exit_code: null, error: 'killed by SIGTERM' }), { once: true });
     });
 }
@@ -105,30 +111,48 @@ async function row(ds: DataSource, id: number): Promise<JobRow | null> {
   return ds.getRepository(Job).findOneBy({ id });
 }
 
-describe('JobManager', () => {
-  it('runs a job: pending -> running -> succeeded, with steps, progress, output, tails and job.changed events', async () => {
-    const { ds, jobs, events, dataDir } = await setup();
-    const created = await jobs.create('task', { task_id: 'backup', trigger: 'manual' });
-    assert.equal(created.status, 'pending');
-    assert.equal(created.task_id, 'backup');
-    assert.equal(created.attempt, 1);
-    assert.equal(created.started_at, null);
-    assert.deepEqual(events.map((e) => e.status), ['pending']);
+/** Launches a job of task `task_id` and answers its end. */
+async function ran(jobs: JobManager, task_id: string, work: Work, o: { trigger?: string; attempt?: number; timeout_s?: number } = {}): Promise<JobView> {
+  const { done } = await jobs.launch('task', { task_id, trigger: o.trigger ?? 'manual', attempt: o.attempt }, work, { timeout_s: o.timeout_s });
+  return done;
+}
 
+/** A record as a hub that died left it; `pending` is what hubs before launch() queued. */
+async function leftover(ds: DataSource, task_id: string, status: 'running' | 'pending', fields: Partial<JobRow> = {}): Promise<number> {
+  const r: JobRow = { ...newJobRow('task', { task_id }, 'schedule', status, 1), ...fields };
+  return (await ds.getRepository(Job).save(r)).id!;
+}
+
+describe('JobManager', () => {
+  it('launches a job: running at once -> succeeded, with steps, progress, output, tails and job.changed events', async () => {
+    const { ds, jobs, events, dataDir } = await setup();
+    let eventsAtStart = -1;
     let handleId = 0;
     let runningInside: number[] = [];
-    const final = await jobs.run(created.id, async (job) => {
-      handleId = job.id;
-      runningInside = jobs.running('backup');
-      job.step('copying');
-      job.progress(42.4);
-      job.output('stdout', Buffer.from('line 1\nline 2\n'));
-      job.output('stderr', Buffer.from('warn: partial'));
-      job.step('done copying');
-      return { ok: true, exit_code: 0 };
-    });
-    assert.equal(handleId, created.id);
-    assert.deepEqual(runningInside, [created.id], 'listed as running while its work runs');
+    const { job: started, done } = await jobs.launch(
+      'task',
+      { task_id: 'backup', trigger: 'manual' },
+      async (job) => {
+        handleId = job.id;
+        runningInside = jobs.running('backup');
+        job.step('copying');
+        job.progress(42.4);
+        job.output('stdout', Buffer.from('line 1\nline 2\n'));
+        job.output('stderr', Buffer.from('warn: partial'));
+        job.step('done copying');
+        return { ok: true, exit_code: 0 };
+      },
+      { onStarted: () => (eventsAtStart = events.length) },
+    );
+    assert.equal(started.status, 'running');
+    assert.equal(started.task_id, 'backup');
+    assert.equal(started.attempt, 1);
+    assert.equal(started.started_at, started.created_at, 'started as it is created');
+    assert.equal(eventsAtStart, 0, 'onStarted comes before any event of the job');
+
+    const final = await done;
+    assert.equal(handleId, started.id);
+    assert.deepEqual(runningInside, [started.id], 'listed as running while its work runs');
     assert.equal(final.status, 'succeeded');
     assert.equal(final.progress, 100);
     assert.equal(final.exit_code, 0);
@@ -141,29 +165,26 @@ describe('JobManager', () => {
     assert.equal(final.duration_s, (Date.parse(final.ended_at) - Date.parse(final.started_at)) / 1000);
     assert.deepEqual(jobs.running('backup'), []);
 
-    const statuses = events.map((e) => e.status);
-    assert.equal(statuses[0], 'pending');
-    assert.equal(statuses[1], 'running');
-    assert.equal(statuses.at(-1), 'succeeded');
+    assert.deepEqual(events[0], started);
+    assert.ok(events.slice(0, -1).every((e) => e.status === 'running'));
+    assert.equal(events.at(-1)?.status, 'succeeded');
     assert.ok(events.some((e) => e.status === 'running' && e.steps.length === 1), 'a step is emitted');
     assert.ok(events.some((e) => e.status === 'running' && e.progress === 42), 'progress is emitted, rounded');
     assert.deepEqual(events.at(-1), final);
-    assert.deepEqual(await jobs.get(created.id), final, 'the record is stored as answered');
+    assert.deepEqual(await jobs.get(started.id), final, 'the record is stored as answered');
 
-    assert.equal(await jobs.output(created.id, 'stdout'), 'line 1\nline 2\n');
-    assert.equal(await jobs.output(created.id, 'stderr'), 'warn: partial\n');
-    assert.ok(existsSync(join(dataDir, 'jobs', String(created.id), 'stdout.log')));
-    const stored = await row(ds, created.id);
+    assert.equal(await jobs.output(started.id, 'stdout'), 'line 1\nline 2\n');
+    assert.equal(await jobs.output(started.id, 'stderr'), 'warn: partial\n');
+    assert.ok(existsSync(join(dataDir, 'jobs', String(started.id), 'stdout.log')));
+    const stored = await row(ds, started.id);
     assert.equal(stored?.pid, null);
-    await rejectsWith(jobs.run(created.id, async () => ({ ok: true })), 'conflict', /is succeeded, not pending/);
-    await rejectsWith(jobs.run(4242, async () => ({ ok: true })), 'not_found', /no job 4242/);
   });
 
   it('throttles progress to a few writes a second, yet stores and emits the latest value; clamps it', async () => {
     const { ds, jobs, events } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     const held = heldWork({ ok: false, exit_code: 1 });
-    const running = jobs.run(id, held.work);
+    const { job: started, done } = await jobs.launch('task', { task_id: 't', trigger: 'manual' }, held.work);
+    const id = started.id;
     const job = await held.handle;
     for (let p = 1; p <= 97; p++) job.progress(p);
     // The latest value lands within the throttle window, in the database and on the bus.
@@ -175,7 +196,7 @@ describe('JobManager', () => {
     job.progress(-5);
     job.progress(Number.NaN);
     held.release();
-    const final = await running;
+    const final = await done;
     assert.equal(final.status, 'failed');
     assert.equal(final.progress, 0, 'the last value (clamped) is what is stored at the end');
     assert.equal((await row(ds, id))?.progress, 0);
@@ -183,18 +204,21 @@ describe('JobManager', () => {
 
   it('records a failure with its exit code, and the error the work gave', async () => {
     const { jobs } = await setup();
-    const a = await jobs.create('task', { task_id: 't', trigger: 'schedule' });
-    const failed = await jobs.run(a.id, async (job) => {
-      job.progress(30);
-      return { ok: false, exit_code: 3 };
-    });
+    const failed = await ran(
+      jobs,
+      't',
+      async (job) => {
+        job.progress(30);
+        return { ok: false, exit_code: 3 };
+      },
+      { trigger: 'schedule' },
+    );
     assert.equal(failed.status, 'failed');
     assert.equal(failed.exit_code, 3);
     assert.equal(failed.error, 'exited with code 3');
     assert.equal(failed.progress, 30, 'progress is not forced to 100 on failure');
 
-    const b = await jobs.create('task', { task_id: 't', trigger: 'retry', attempt: 2 });
-    const said = await jobs.run(b.id, async () => ({ ok: false, exit_code: null, error: 'agent web does not exist' }));
+    const said = await ran(jobs, 't', async () => ({ ok: false, exit_code: null, error: 'agent web does not exist' }), { trigger: 'retry', attempt: 2 });
     assert.equal(said.status, 'failed');
     assert.equal(said.exit_code, null);
     assert.equal(said.error, 'agent web does not exist');
@@ -203,15 +227,13 @@ describe('JobManager', () => {
 
   it('records work that throws as failed with its message', async () => {
     const { jobs, events } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const v = await jobs.run(id, async () => {
+    const v = await ran(jobs, 't', async () => {
       throw new Error('boom: no such file');
     });
     assert.equal(v.status, 'failed');
     assert.equal(v.error, 'boom: no such file');
     assert.equal(events.at(-1)?.status, 'failed');
-    const sync = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const v2 = await jobs.run(sync.id, () => {
+    const v2 = await ran(jobs, 't', () => {
       throw new Error('thrown before any promise');
     });
     assert.equal(v2.status, 'failed');
@@ -220,11 +242,11 @@ describe('JobManager', () => {
 
   it('aborts the signal on timeout and fails the job with "timed out after N s"', async () => {
     const { jobs } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     let signal: AbortSignal | null = null;
     const t0 = Date.now();
-    const v = await jobs.run(
-      id,
+    const v = await ran(
+      jobs,
+      't',
       waitForAbort((job) => (signal = job.signal)),
       { timeout_s: 0.3 },
     );
@@ -234,42 +256,30 @@ describe('JobManager', () => {
     assert.match(v.error ?? '', /^timed out after 0\.3 s$/);
   });
 
-  it('cancels a running job (404 for an unknown one, 409 for a finished one), and a pending one', async () => {
-    const { ds, jobs, events } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const running = jobs.run(id, waitForAbort());
-    await untilTrue('running', () => events.some((e) => e.id === id && e.status === 'running'));
+  it('cancels a running job (404 for an unknown one, 409 for a finished one)', async () => {
+    const { ds, jobs } = await setup();
+    const { job: started, done } = await jobs.launch('task', { task_id: 't', trigger: 'manual' }, waitForAbort());
+    const id = started.id;
     const cancelled = await jobs.cancel(id);
     assert.equal(cancelled.status, 'cancelled');
     assert.equal(cancelled.error, 'cancelled');
-    assert.deepEqual(await running, cancelled);
+    assert.deepEqual(await done, cancelled);
     assert.equal((await row(ds, id))?.status, 'cancelled');
 
     await rejectsWith(jobs.cancel(9999), 'not_found', /no job 9999/);
     await rejectsWith(jobs.cancel(id), 'conflict', /not running \(cancelled\)/);
-
-    // A job waiting to run is cancelled at once; running it afterwards does not call the work.
-    const queued = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    assert.equal((await jobs.cancel(queued.id)).status, 'cancelled');
-    let called = false;
-    const after = await jobs.run(queued.id, async () => {
-      called = true;
-      return { ok: true };
-    });
-    assert.equal(called, false);
-    assert.equal(after.status, 'cancelled');
   });
 
   it('stores the pid and start time of the process a job runs, and clears them at the end', async () => {
     const { ds, jobs } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     const held = heldWork({ ok: true });
-    const running = jobs.run(id, held.work);
+    const { job: started, done } = await jobs.launch('task', { task_id: 't', trigger: 'manual' }, held.work);
+    const id = started.id;
     (await held.handle).process(process.pid);
     const stored = await until('pid stored', () => row(ds, id), (r) => r?.pid === process.pid);
     assert.equal(stored?.pid_start_time, startTimeOf(process.pid));
     held.release();
-    assert.equal((await running).status, 'succeeded');
+    assert.equal((await done).status, 'succeeded');
     const r = await row(ds, id);
     assert.equal(r?.pid, null);
     assert.equal(r?.pid_start_time, null);
@@ -287,18 +297,16 @@ describe('JobManager', () => {
     assert.deepEqual(await jobs.get(v.id), v);
   });
 
-  it('stop() ends running jobs as interrupted; a run after stop() ends at once', async () => {
+  it('stop() ends running jobs as interrupted; a launch after stop() ends at once', async () => {
     const { jobs } = await setup();
-    const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-    const running = jobs.run(id, waitForAbort());
-    await untilTrue('running', () => jobs.running('t').length === 1);
+    const { done } = await jobs.launch('task', { task_id: 't', trigger: 'manual' }, waitForAbort());
+    assert.equal(jobs.running('t').length, 1);
     await jobs.stop();
-    const v = await running;
+    const v = await done;
     assert.equal(v.status, 'interrupted');
     assert.equal(v.error, 'the hub stopped');
-    const late = await jobs.create('task', { task_id: 't', trigger: 'manual' });
     let called = false;
-    const lv = await jobs.run(late.id, async () => ((called = true), { ok: true }));
+    const lv = await ran(jobs, 't', async () => ((called = true), { ok: true }));
     assert.equal(called, false);
     assert.equal(lv.status, 'interrupted');
   });
@@ -317,17 +325,14 @@ describe('JobManager', () => {
     });
     await untilTrue('both sleeps', () => sleeps(4201).length === 1 && sleeps(4202).length === 1);
 
-    const { id } = await first.create('task', { task_id: 'nightly', trigger: 'schedule' });
-    const repo = ds.getRepository(Job);
     const startTime = startTimeOf(child.pid!);
     assert.ok(startTime);
-    await repo.update({ id }, { status: 'running', started_at: Date.now(), pid: child.pid!, pid_start_time: startTime });
+    const id = await leftover(ds, 'nightly', 'running', { started_at: Date.now(), pid: child.pid!, pid_start_time: startTime });
     mkdirSync(join(dataDir, 'jobs', String(id)), { recursive: true });
     writeFileSync(join(dataDir, 'jobs', String(id), 'stdout.log'), 'before the crash\n');
     // A pending job, and a running one whose pid is now someone else's (start time differs): no kill.
-    const pending = await first.create('task', { task_id: 'nightly', trigger: 'schedule' });
-    const reused = await first.create('task', { task_id: 'other', trigger: 'manual' });
-    await repo.update({ id: reused.id }, { status: 'running', started_at: Date.now(), pid: process.pid, pid_start_time: '1' });
+    const pending = await leftover(ds, 'nightly', 'pending');
+    const reused = await leftover(ds, 'other', 'running', { started_at: Date.now(), pid: process.pid, pid_start_time: '1' });
     const done = await first.skip('task', { task_id: 'nightly', trigger: 'manual', error: 'x' });
 
     const second = another();
@@ -343,40 +348,39 @@ describe('JobManager', () => {
     assert.deepEqual(v.stdout_tail, ['before the crash']);
     const r = await row(ds, id);
     assert.equal(r?.pid, null);
-    assert.equal((await second.get(pending.id)).status, 'interrupted');
-    assert.equal((await second.get(reused.id)).status, 'interrupted');
+    assert.equal((await second.get(pending)).status, 'interrupted');
+    assert.equal((await second.get(reused)).status, 'interrupted');
     assert.equal((await second.get(done.id)).status, 'skipped', 'finished jobs are left alone');
     assert.deepEqual(events.map((e) => [e.id, e.status]).sort(), [
       [id, 'interrupted'],
-      [pending.id, 'interrupted'],
-      [reused.id, 'interrupted'],
+      [pending, 'interrupted'],
+      [reused, 'interrupted'],
     ]);
     assert.deepEqual(await second.list({ status: 'running' }), []);
     await second.stop();
   });
 
-  it('prunes a task’s finished jobs by count and by age, with their files; forgetTask removes all of them', async () => {
+  it('prunes a task’s finished jobs by count and by age, with their files; forgetTask cancels and removes all of them', async () => {
     const { ds, jobs, dataDir } = await setup();
     const repo = ds.getRepository(Job);
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const { id } = await jobs.create('task', { task_id: 't', trigger: 'manual' });
-      await jobs.run(id, async (job) => {
+      const v = await ran(jobs, 't', async (job) => {
         job.output('stdout', Buffer.from(`run ${i}\n`));
         return { ok: true };
       });
-      ids.push(id);
+      ids.push(v.id);
     }
     const [j1, j2, j3, j4, j5] = ids as [number, number, number, number, number];
     await repo.update({ id: j4 }, { created_at: Date.now() - 40 * DAY }); // old, though among the newest
-    const pending = await jobs.create('task', { task_id: 't', trigger: 'manual' });
+    const live = await jobs.launch('task', { task_id: 't', trigger: 'manual' }, waitForAbort());
     const otherTask = await jobs.skip('task', { task_id: 'u', trigger: 'manual', error: 'x' });
     const file = (id: number): string => join(dataDir, 'jobs', String(id), 'stdout.log');
     assert.ok(ids.every((id) => existsSync(file(id))));
 
     assert.equal(await jobs.prune('t', 3, 30), 3);
     const left = (await jobs.list({ task_id: 't' })).map((j) => j.id);
-    assert.deepEqual(left, [pending.id, j5, j3], 'keeps the newest 3 finished, minus the old one; never a pending one');
+    assert.deepEqual(left, [live.job.id, j5, j3], 'keeps the newest 3 finished, minus the old one; never a running one');
     for (const id of [j1, j2, j4]) assert.equal(existsSync(join(dataDir, 'jobs', String(id))), false, `files of ${id} removed`);
     for (const id of [j3, j5]) assert.ok(existsSync(file(id)));
     assert.equal(await jobs.output(j5, 'stdout'), 'run 4\n');
@@ -384,6 +388,7 @@ describe('JobManager', () => {
     assert.equal(await jobs.prune('t', 3, 30), 0, 'nothing more');
 
     await jobs.forgetTask('t');
+    assert.equal((await live.done).status, 'cancelled', 'its running job is cancelled first');
     assert.deepEqual(await jobs.list({ task_id: 't' }), []);
     for (const id of [j3, j5]) assert.equal(existsSync(join(dataDir, 'jobs', String(id))), false);
     assert.deepEqual((await jobs.list()).map((j) => j.id), [otherTask.id], 'other tasks are untouched');
@@ -391,15 +396,14 @@ describe('JobManager', () => {
 
   it('lists newest first, filtered by status, task, kind, with limit and before_id', async () => {
     const { jobs } = await setup();
-    const a = await jobs.create('task', { task_id: 'a', trigger: 'manual' });
+    const a = (await jobs.launch('task', { task_id: 'a', trigger: 'manual' }, waitForAbort())).job;
     const b = await jobs.skip('task', { task_id: 'b', trigger: 'manual', error: 'x' });
-    const c = await jobs.create('install', { task_id: null, trigger: 'manual' });
-    const d = await jobs.create('task', { task_id: 'a', trigger: 'schedule' });
-    await jobs.run(d.id, async () => ({ ok: true }));
+    const c = await (await jobs.launch('install', { task_id: null, trigger: 'manual' }, async () => ({ ok: false }))).done;
+    const d = await ran(jobs, 'a', async () => ({ ok: true }), { trigger: 'schedule' });
 
     assert.deepEqual((await jobs.list()).map((j) => j.id), [d.id, c.id, b.id, a.id]);
     assert.deepEqual((await jobs.list({ task_id: 'a' })).map((j) => j.id), [d.id, a.id]);
-    assert.deepEqual((await jobs.list({ status: 'pending' })).map((j) => j.id), [c.id, a.id]);
+    assert.deepEqual((await jobs.list({ status: 'running' })).map((j) => j.id), [a.id]);
     assert.deepEqual((await jobs.list({ status: 'skipped' })).map((j) => j.id), [b.id]);
     assert.deepEqual((await jobs.list({ kind: 'install' })).map((j) => j.id), [c.id]);
     assert.deepEqual((await jobs.list({ kind: 'task', status: 'succeeded', task_id: 'a' })).map((j) => j.id), [d.id]);
@@ -407,26 +411,26 @@ describe('JobManager', () => {
     assert.deepEqual((await jobs.list({ limit: 2, before_id: c.id })).map((j) => j.id), [b.id, a.id]);
     assert.equal((await jobs.list({ limit: 0 })).length, 1, 'at least one');
     await rejectsWith(jobs.get(12345), 'not_found', /no job 12345/);
+    await jobs.cancel(a.id);
   });
 });
 
 describe('/api/jobs routes', () => {
   it('lists, gets, serves output as text, cancels, and refuses bad input', async () => {
-    const { jobs, events } = await setup();
+    const { jobs } = await setup();
     const app = Fastify();
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
     installErrorHandling(app);
-    await app.register(async (scope) => jobRoutes(scope, { jobs } as unknown as ApiContext));
+    // The job operations and their output routes, on a job manager of this test's own.
+    await app.register(operationRoutes(new OperationTable(JOB_OPERATIONS, () => ({ jobs }) as unknown as OperationContext)));
+    await app.register(async (scope) => jobOutputRoutes(scope, { jobs } as unknown as ApiContext));
     onCleanup(() => app.close());
 
-    const done = await jobs.create('task', { task_id: 'web', trigger: 'manual' });
-    await jobs.run(done.id, async (job) => {
+    const done = await ran(jobs, 'web', async (job) => {
       job.output('stdout', Buffer.from('hello\n'));
       return { ok: true, exit_code: 0 };
     });
-    const live = await jobs.create('task', { task_id: 'web', trigger: 'manual' });
-    const running = jobs.run(live.id, waitForAbort());
-    await untilTrue('running', () => events.some((e) => e.id === live.id && e.status === 'running'));
+    const { job: live, done: running } = await jobs.launch('task', { task_id: 'web', trigger: 'manual' }, waitForAbort());
 
     const list = await app.inject({ method: 'GET', url: '/api/jobs?task_id=web&status=succeeded' });
     assert.equal(list.statusCode, 200);

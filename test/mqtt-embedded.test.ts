@@ -31,7 +31,7 @@ describe('hub on the embedded broker', () => {
       assert.equal(d.o.name, 'Hearth');
       assert.equal(d.state_topic, `${BASE}/metrics`);
       assert.deepEqual(d.availability, [{ topic: `${BASE}/bridge/state` }]);
-      for (const field of ['cpu', 'load_1', 'load_5', 'load_15', 'memory', 'memory_used', 'swap', 'disk_root', 'network_rx', 'network_tx', 'last_boot', 'agents', 'apps', 'tasks', 'devices', 'problem', 'log_level', 'restart']) {
+      for (const field of ['cpu', 'load_1', 'load_5', 'load_15', 'memory', 'memory_used', 'swap', 'disk_root', 'network_rx', 'network_tx', 'last_boot', 'agents', 'tasks', 'devices', 'problem', 'log_level', 'restart']) {
         assert.ok(d.cmps[field], `component ${field} is published`);
         assert.equal(d.cmps[field]!.unique_id, `hearth_${NODE}_${field}`);
       }

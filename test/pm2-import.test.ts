@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { CliError, type ApiClient } from '../src/cli/api-client.js';
-import { anchorCwd, formatImport, loadEcosystemFile, registerImport, type Pm2ImportAnswer } from '../src/cli/commands/import.js';
+import type { ImportResult } from '../src/hub/agents/import.js';
+import { anchorCwd, formatImport, loadEcosystemFile, registerImport } from '../src/cli/commands/import.js';
 import { AgentCreate } from '../src/hub/agents/schema.js';
 import { FILE_LABEL, durationMs, mapEcosystem, sizeBytes, splitArgs } from '../src/hub/agents/pm2-import.js';
 import { parse } from '../src/hub/validate.js';
@@ -345,7 +346,7 @@ describe('hearth import pm2: the command', () => {
     assert.deepEqual(anchorCwd({ name: 'solo' }, '/x'), { name: 'solo', cwd: '/x' });
   });
 
-  async function run(answer: Pm2ImportAnswer, file: string): Promise<{ sent: unknown[]; stdout: string; error: unknown }> {
+  async function run(answer: ImportResult, file: string): Promise<{ sent: unknown[]; stdout: string; error: unknown }> {
     const sent: unknown[] = [];
     const fake = {
       request: async (method: string, path: string, body: unknown) => {

@@ -5,7 +5,7 @@ import { DiscoveryPublisher, type Outbox } from '../src/bridges/mqtt/publisher.j
 import { component, thingDevice, thingDeviceId } from '../src/entities/discovery.js';
 import type { EntityContext, ThingView } from '../src/entities/types.js';
 import { createLogger } from '../src/hub/logger.js';
-import type { ThingChange } from '../src/hub/things.js';
+import type { ThingChange } from '../src/hub/thing-types.js';
 
 const ctx: EntityContext = { nodeId: 'n1', base: 'hearth/n1', discoveryPrefix: 'homeassistant', version: '1.0.0' };
 

@@ -11,20 +11,16 @@ import { FINISHED, type JobView } from '../src/hub/jobs/types.js';
 import type { TaskView } from '../src/hub/tasks/state.js';
 import { BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { taskCalls } from './helpers/tasks.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
 
 let h: HubHandle;
 let probe: MqttProbe;
 
-async function create(body: Record<string, unknown>): Promise<TaskView> {
-  const r = await h.api<TaskView>('POST', '/api/tasks', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-const jobsOf = async (id: string): Promise<JobView[]> => (await h.api<JobView[]>('GET', `/api/jobs?task_id=${id}`)).body;
+const { create, jobsOf, job } = taskCalls(() => h);
 const finished = (id: number): Promise<JobView> =>
-  until(`job ${id} to end`, async () => (await h.api<JobView>('GET', `/api/jobs/${id}`)).body, (j) => FINISHED.has(j.status));
+  until(`job ${id} to end`, () => job(id), (j) => FINISHED.has(j.status));
 async function runJob(id: string): Promise<JobView> {
   const r = await h.api<JobView>('POST', `/api/tasks/${id}/run`);
   assert.equal(r.status, 202, JSON.stringify(r.body));

@@ -8,20 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { FINISHED, type JobView } from '../src/hub/jobs/types.js';
-import type { TaskView } from '../src/hub/tasks/state.js';
 import { startHub, type HubHandle } from './helpers/hub.js';
 import { pidsWith } from './helpers/procs.js';
+import { taskCalls } from './helpers/tasks.js';
 import { tempDir } from './helpers/tmp.js';
 import { until, untilTrue } from './helpers/wait.js';
 
 let h: HubHandle;
 
-async function create(body: Record<string, unknown>): Promise<TaskView> {
-  const r = await h.api<TaskView>('POST', '/api/tasks', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-const jobsOf = async (id: string): Promise<JobView[]> => (await h.api<JobView[]>('GET', `/api/jobs?task_id=${id}`)).body;
+const { create, jobsOf } = taskCalls(() => h);
 const run = (id: string) => h.api<JobView & { queued?: true; position?: number; error?: string }>('POST', `/api/tasks/${id}/run`);
 
 /** A command that runs until its gate file exists; the file's path is in its command line. */

@@ -4,21 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { JobView } from '../src/hub/jobs/types.js';
 import type { TaskView } from '../src/hub/tasks/state.js';
 import { startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { taskCalls } from './helpers/tasks.js';
 import { until } from './helpers/wait.js';
 
 let h: HubHandle;
 let probe: MqttProbe;
 
-async function create(body: Record<string, unknown>): Promise<TaskView> {
-  const r = await h.api<TaskView>('POST', '/api/tasks', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-const jobsOf = async (id: string): Promise<JobView[]> => (await h.api<JobView[]>('GET', `/api/jobs?task_id=${id}`)).body;
+const { create, jobsOf } = taskCalls(() => h);
 
 /** The wall-clock fields of an instant in a zone. */
 function local(iso: string, timeZone: string): { date: number; time: string; hour: number } {

@@ -7,18 +7,13 @@ import { DiscoveryRegistry } from './helpers/ha-rules.js';
 import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { pidsWith } from './helpers/procs.js';
+import { taskCalls } from './helpers/tasks.js';
 import { until, untilTrue } from './helpers/wait.js';
 
 let h: HubHandle;
 let probe: MqttProbe;
 
-async function create(body: Record<string, unknown>): Promise<TaskView> {
-  const r = await h.api<TaskView>('POST', '/api/tasks', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-const jobsOf = async (id: string): Promise<JobView[]> => (await h.api<JobView[]>('GET', `/api/jobs?task_id=${id}`)).body;
-const job = async (id: number): Promise<JobView> => (await h.api<JobView>('GET', `/api/jobs/${id}`)).body;
+const { create, jobsOf, job } = taskCalls(() => h);
 const finished = (id: number): Promise<JobView> => until(`job ${id} to end`, () => job(id), (j) => FINISHED.has(j.status), { timeoutMs: 15_000 });
 const succeeded = (jobs: JobView[]): JobView[] => jobs.filter((j) => j.status === 'succeeded');
 

@@ -1,7 +1,7 @@
 /** The hub itself as a Home Assistant device: host metrics, counts, problem, log level, restart. */
 import { LOG_LEVELS } from '../hub/config/types.js';
-import type { HubState } from '../hub/hub-state.js';
-import { COUNTED_KINDS } from '../hub/things.js';
+import type { HubState } from '../hub/thing-types.js';
+import { COUNTED_KINDS } from '../hub/thing-types.js';
 import { component, hubDeviceId, valueOf } from './discovery.js';
 import type { Component, EntityModule, JsonValue } from './types.js';
 
@@ -11,10 +11,9 @@ export function mountField(mount: string): string {
   return s === '' ? 'root' : s;
 }
 
-const PLURAL: Record<(typeof COUNTED_KINDS)[number], string> = { agent: 'Agents', app: 'Apps', task: 'Tasks', device: 'Devices' };
+const PLURAL: Record<(typeof COUNTED_KINDS)[number], string> = { agent: 'Agents', task: 'Tasks', device: 'Devices' };
 const COUNT_ICON: Record<(typeof COUNTED_KINDS)[number], string> = {
   agent: 'mdi:robot',
-  app: 'mdi:application-cog',
   task: 'mdi:calendar-clock',
   device: 'mdi:serial-port',
 };

@@ -1,5 +1,5 @@
 /** Which entity module maps which kind of thing. A new kind is one line here (the compiler insists). */
-import type { ThingChange, ThingStates } from '../hub/things.js';
+import type { ThingChange, ThingStates } from '../hub/thing-types.js';
 import { agentEntities } from './agent.js';
 import { deviceEntities } from './device.js';
 import { hubEntities } from './hub.js';

@@ -1,55 +1,32 @@
-/** The typed event bus between managers and bridges (Zigbee2MQTT's eventBus, typed). */
+/**
+ * A typed event bus (Zigbee2MQTT's eventBus, typed). The lowest module of the core: it knows no
+ * event; events.ts says which there are.
+ */
 import { EventEmitter } from 'node:events';
-import type { Logger } from './logger.js';
-import type { ThingChange, ThingRef } from './things.js';
-import type { FieldValue } from './devices/protocol.js';
-import type { JobView } from './jobs/types.js';
-import type { HostMetrics } from './metrics/types.js';
 
-export interface BridgeEvent {
-  type: string;
-  data: Record<string, unknown>;
+/** Where a throwing listener is reported (the hub's logger). */
+export interface ListenerErrors {
+  error(details: object, message: string): void;
 }
 
-export interface BusEvents {
-  'thing.changed': ThingChange;
-  'thing.removed': ThingRef;
-  'metrics.sampled': HostMetrics;
-  /** Published on <base>/bridge/event and forwarded to the panel. */
-  'bridge.event': BridgeEvent;
-  'settings.changed': { log_level: string };
-  'mqtt.connection': { connected: boolean };
-  /** Something that happened to a thing, for `<base>/<kind>/<id>/event` (not retained). */
-  'thing.event': { kind: string; id: string; payload: Record<string, unknown> };
-  /** A job was created, started, made progress or ended. */
-  'job.changed': JobView;
-  /** A line a supervised program printed, for live following. */
-  'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string };
-  /** A line received from (rx) or sent to (tx) a device, for `<base>/device/<id>/rx|tx` and the telemetry WebSocket. */
-  'device.line': { id: string; direction: 'rx' | 'tx'; line: string; at: number };
-  /** Values a device just reported (its state on MQTT follows, at most every 100 ms). */
-  'device.telemetry': { id: string; values: Record<string, FieldValue>; at: number };
-  /** A device the user had deleted in Home Assistant is to be published again. */
-  'discovery.shown': { device_id: string };
-}
-
-export type BusEventName = keyof BusEvents;
-
-export class EventBus {
+export class TypedBus<E extends object> {
   private readonly emitter = new EventEmitter();
 
-  constructor(private readonly logger: Logger) {
+  constructor(
+    private readonly names: ReadonlyArray<keyof E & string>,
+    private readonly errors: ListenerErrors,
+  ) {
     this.emitter.setMaxListeners(100);
   }
 
   /** Returns the function that removes the listener; a throwing listener is logged, never fatal. */
-  on<E extends BusEventName>(event: E, listener: (payload: BusEvents[E]) => void | Promise<void>): () => void {
-    const wrapped = (payload: BusEvents[E]): void => {
+  on<K extends keyof E & string>(event: K, listener: (payload: E[K]) => void | Promise<void>): () => void {
+    const wrapped = (payload: E[K]): void => {
       try {
         const r = listener(payload);
-        if (r instanceof Promise) r.catch((e: unknown) => this.logger.error({ err: e, event }, 'bus listener failed'));
+        if (r instanceof Promise) r.catch((e: unknown) => this.errors.error({ err: e, event }, 'bus listener failed'));
       } catch (e) {
-        this.logger.error({ err: e, event }, 'bus listener failed');
+        this.errors.error({ err: e, event }, 'bus listener failed');
       }
     };
     this.emitter.on(event, wrapped);
@@ -57,31 +34,12 @@ export class EventBus {
   }
 
   /** Every event, for the WebSocket that forwards them all. */
-  onAny(listener: <E extends BusEventName>(event: E, payload: BusEvents[E]) => void): () => void {
-    const offs = BUS_EVENT_NAMES.map((name) => this.on(name, (p) => listener(name, p)));
+  onAny(listener: <K extends keyof E & string>(event: K, payload: E[K]) => void): () => void {
+    const offs = this.names.map((name) => this.on(name, (p) => listener(name, p)));
     return () => offs.forEach((off) => off());
   }
 
-  emit<E extends BusEventName>(event: E, payload: BusEvents[E]): void {
+  emit<K extends keyof E & string>(event: K, payload: E[K]): void {
     this.emitter.emit(event, payload);
   }
 }
-
-/** The names onAny forwards; a record so the compiler checks it lists every event. */
-const ANY_EVENTS: Record<BusEventName, true> = {
-  'thing.changed': true,
-  'thing.removed': true,
-  'metrics.sampled': true,
-  'bridge.event': true,
-  'settings.changed': true,
-  'mqtt.connection': true,
-  'discovery.shown': true,
-  'log.line': true,
-  'job.changed': true,
-  'thing.event': true,
-  'device.line': true,
-  'device.telemetry': true,
-};
-
-/** Every event name (what onAny forwards, what a WebSocket client may ask for). */
-export const BUS_EVENT_NAMES = Object.keys(ANY_EVENTS) as BusEventName[];

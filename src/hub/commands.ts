@@ -3,8 +3,7 @@
  * Each kind registers its schema and handler in one line; the MQTT bridge only routes.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
-import { HubError } from './errors.js';
-import { RequestError } from './requests.js';
+import { HubError, invalid } from './errors.js';
 import { parse } from './validate.js';
 
 interface Route {
@@ -49,12 +48,12 @@ export class CommandRegistry {
     return [...this.routes.keys()];
   }
 
-  /** Rejects with a RequestError saying why, when the command cannot be carried out. */
+  /** Rejects with a HubError saying why, when the command cannot be carried out. */
   async run(kind: string, id: string, command: Record<string, unknown>): Promise<unknown> {
     const route = this.routes.get(kind);
     if (!route) throw new HubError('not_found', `no commands for things of kind "${kind}"`);
     const parsed = parse(route.schema, command);
-    if (!parsed.ok) throw new RequestError(parsed.error);
+    if (!parsed.ok) throw invalid(parsed.error);
     return await route.handler(id, parsed.value as never);
   }
 }

@@ -3,7 +3,7 @@
  * user shows them again through the API or panel.
  */
 import type { DataSource, Repository } from 'typeorm';
-import type { EventBus } from './bus.js';
+import type { EventBus } from './events.js';
 import { HiddenDevice, type HiddenDeviceRow } from './db/schema.js';
 
 export class DiscoveryVisibility {

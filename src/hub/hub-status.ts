@@ -1,9 +1,10 @@
 /** Keeps the hub's own thing up to date: latest metrics, counts per kind, problems, log level. */
-import type { EventBus } from './bus.js';
+import type { EventBus } from './events.js';
 import type { Extension } from './extension.js';
 import { EndOfTurn } from './kinds/end-of-turn.js';
 import type { HostMetrics } from './metrics/types.js';
-import { COUNTED_KINDS, type CountedKind, type ThingRegistry } from './things.js';
+import { COUNTED_KINDS, type CountedKind } from './thing-types.js';
+import { type ThingRegistry } from './things.js';
 
 export class HubStatus implements Extension {
   readonly name = 'hub-status';

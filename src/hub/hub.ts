@@ -5,37 +5,38 @@
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
+import { HttpServer } from '../bridges/http/server.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
 import { redactUrl } from '../bridges/mqtt/connection.js';
 import { AgentManager } from './agents/manager.js';
-import { registerAgentInterfaces } from './agents/requests.js';
+import { registerAgentCommands } from './agents/commands.js';
 import { AgentCreate } from './agents/schema.js';
 import type { EntityContext } from '../entities/types.js';
 import { resolveAdminToken } from './auth/admin-token.js';
-import { registerHubRequests } from './bridge-requests.js';
-import { EventBus } from './bus.js';
+import { EventBus } from './events.js';
 import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
 import { sectionList } from './config/sections.js';
 import type { LogLevel } from './config/types.js';
 import { describeDatabase, openDatabase } from './db/data-source.js';
 import { DeviceManager } from './devices/manager.js';
-import { registerDeviceInterfaces } from './devices/requests.js';
+import { registerDeviceCommands } from './devices/commands.js';
 import { DeviceCreate } from './devices/schema.js';
 import { DiscoveryVisibility } from './discovery-visibility.js';
+import { HubError } from './errors.js';
 import type { Extension } from './extension.js';
-import type { Health } from './http/context.js';
-import { HttpServer } from './http/server.js';
 import { HubStatus } from './hub-status.js';
 import { JobManager } from './jobs/manager.js';
 import type { HubInfo } from './info.js';
 import type { Logger } from './logger.js';
 import { MetricHistory } from './metrics/history.js';
 import { MetricsSampler } from './metrics/sampler.js';
-import { RequestRegistry } from './requests.js';
+import type { Health, OperationContext } from './operations/context.js';
+import { OPERATIONS } from './operations/index.js';
+import { OperationTable } from './operations/table.js';
 import { detectCgroupV2 } from './supervisor/limits.js';
 import { TaskManager } from './tasks/manager.js';
-import { registerTaskInterfaces } from './tasks/requests.js';
+import { registerTaskCommands } from './tasks/commands.js';
 import { TaskCreate } from './tasks/schema.js';
 import { ThingRegistry } from './things.js';
 import { HOMEPAGE, VERSION } from './version.js';
@@ -43,7 +44,8 @@ import { HOMEPAGE, VERSION } from './version.js';
 export class Hub {
   readonly bus: EventBus;
   readonly things: ThingRegistry;
-  readonly requests = new RequestRegistry();
+  /** Every operation, for every edge; handlers reach the managers of the current start. */
+  readonly operations = new OperationTable(OPERATIONS, () => this.operationContext());
   readonly commands = new CommandRegistry();
   readonly token: string;
   private db: DataSource | null = null;
@@ -77,18 +79,35 @@ export class Hub {
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
   }
 
-  private registerHubRequests(): void {
-    registerHubRequests(this.requests, {
-      info: () => this.info(),
-      health: () => this.health(),
-      setLogLevel: (level) => this.setLogLevel(level),
-      restart: () =>
-        void this.restart().catch((e: unknown) => {
-          // Half-stopped and unable to start again: better gone, so a supervisor starts it afresh.
-          this.logger.fatal({ err: e }, 'the hub could not restart');
-          process.exit(1);
-        }),
-    });
+  private history: MetricHistory | null = null;
+  private visibility: DiscoveryVisibility | null = null;
+
+  private operationContext(): OperationContext {
+    const { agents, tasks, jobs, devices, visibility, history } = this;
+    if (!agents || !tasks || !jobs || !devices || !visibility || !history) throw new HubError('unavailable', 'the hub is starting or stopping');
+    return {
+      hub: {
+        info: () => this.info(),
+        health: () => this.health(),
+        latestMetrics: () => this.metrics?.latest ?? null,
+        setLogLevel: (level) => this.setLogLevel(level),
+        // After the answer has gone out.
+        restart: () =>
+          setImmediate(() =>
+            void this.restart().catch((e: unknown) => {
+              // Half-stopped and unable to start again: better gone, so a supervisor starts it afresh.
+              this.logger.fatal({ err: e }, 'the hub could not restart');
+              process.exit(1);
+            }),
+          ),
+      },
+      agents,
+      tasks,
+      jobs,
+      devices,
+      visibility,
+      history,
+    };
   }
 
   get settings(): LoadedConfig['settings'] {
@@ -104,7 +123,9 @@ export class Hub {
     this.db = await openDatabase({ dataDir: s.dataDir, url: s.databaseUrl });
     const visibility = new DiscoveryVisibility(this.db, this.bus);
     await visibility.load();
+    this.visibility = visibility;
     const history = new MetricHistory(this.db, s.metricsRetentionDays);
+    this.history = history;
     const entityContext: EntityContext = {
       nodeId: s.nodeId,
       base: `${s.baseTopic}/${s.nodeId}`,
@@ -115,15 +136,13 @@ export class Hub {
     this.hubStatus = new HubStatus(s.nodeId, VERSION, this.bus, this.things, () => this.logger.level);
     this.metrics = new MetricsSampler(this.bus, history, s.metricsInterval, this.logger.child({ component: 'metrics' }));
     // Registries are filled anew on each (re)start: the managers register their paths below.
-    this.requests.clear();
     this.commands.clear();
-    this.registerHubRequests();
     this.mqtt = new MqttBridge({
       settings: s,
       entityContext,
       bus: this.bus,
       things: this.things,
-      requests: this.requests,
+      operations: this.operations,
       commands: this.commands,
       visibility,
       logger: this.logger,
@@ -141,7 +160,7 @@ export class Hub {
       cgroup: detectCgroupV2(),
       declared: this.declaredAgents,
     });
-    registerAgentInterfaces(this.agents, this.requests, this.commands);
+    registerAgentCommands(this.commands, this.operations);
     this.jobs = new JobManager({ db: this.db, bus: this.bus, logger: this.logger.child({ component: 'jobs' }), dataDir: s.dataDir });
     this.tasks = new TaskManager({
       db: this.db,
@@ -153,7 +172,7 @@ export class Hub {
       agents: this.agents,
       declared: this.declaredTasks,
     });
-    registerTaskInterfaces(this.tasks, this.requests, this.commands);
+    registerTaskCommands(this.commands, this.operations);
     const uploadsDir = join(s.dataDir, 'uploads');
     this.devices = new DeviceManager({
       db: this.db,
@@ -166,20 +185,15 @@ export class Hub {
       uploadsDir,
       declared: this.declaredDevices,
     });
-    registerDeviceInterfaces(this.devices, this.requests, this.commands);
+    registerDeviceCommands(this.commands, this.operations);
     this.http = new HttpServer(
       {
         token: this.token,
+        operations: this.operations,
         bus: this.bus,
         logger: this.logger,
         info: () => this.info(),
-        health: () => this.health(),
-        latestMetrics: () => this.metrics?.latest ?? null,
-        history,
-        visibility,
-        agents: this.agents,
         jobs: this.jobs,
-        tasks: this.tasks,
         devices: this.devices,
         uploadsDir,
       },
@@ -254,14 +268,14 @@ export class Hub {
       started_at: this.startedAt.toISOString(),
       uptime_s: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       log_level: this.logger.level,
-      counts: this.hubStatus?.counts() ?? { agent: 0, app: 0, task: 0, device: 0 },
+      counts: this.hubStatus?.counts() ?? { agent: 0, task: 0, device: 0 },
       problems: this.things.problems(),
       broker: { ...broker, url: redactUrl(broker.url), connected: this.mqtt?.connected === true },
       base_topic: `${s.baseTopic}/${s.nodeId}`,
       discovery_prefix: s.discoveryPrefix,
       database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }),
       http: this.httpAddress,
-      bridge_requests: this.requests.paths(),
+      bridge_requests: this.operations.names(),
     };
   }
 

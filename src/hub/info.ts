@@ -1,5 +1,5 @@
 /** What `info` answers on every interface (bridge/info, GET /api/info, `hearth status`). */
-import type { CountedKind } from './things.js';
+import type { CountedKind } from './thing-types.js';
 
 export interface HubInfo {
   version: string;

@@ -1,33 +1,9 @@
 /**
  * The registry of every thing the hub shows: its kind, id and current typed state.
  * Managers write here; the MQTT bridge and the API's WebSocket read the bus events it emits.
- * A new kind of thing is one line in ThingStates plus its entity module.
  */
-import type { EventBus } from './bus.js';
-import type { AgentState } from './agents/state.js';
-import type { DeviceState } from './devices/state.js';
-import type { HubState } from './hub-state.js';
-import type { TaskState } from './tasks/state.js';
-
-export interface ThingStates {
-  hub: HubState;
-  agent: AgentState;
-  task: TaskState;
-  device: DeviceState;
-}
-
-export type ThingKind = keyof ThingStates;
-
-/** Kinds counted on the hub device and in bridge/info. */
-export const COUNTED_KINDS = ['agent', 'app', 'task', 'device'] as const;
-export type CountedKind = (typeof COUNTED_KINDS)[number];
-
-export type ThingChange = { [K in ThingKind]: { kind: K; id: string; state: ThingStates[K] } }[ThingKind];
-
-export interface ThingRef {
-  kind: ThingKind;
-  id: string;
-}
+import type { EventBus } from './events.js';
+import type { ThingChange, ThingKind, ThingStates } from './thing-types.js';
 
 export class ThingRegistry {
   private readonly things = new Map<string, ThingChange>();

@@ -7,8 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { BASE, NODE, startHub, type HubHandle } from '../helpers/hub.js';
+import { describe, it } from 'node:test';
+import { deviceHub } from '../helpers/devices.js';
+import { BASE, NODE, startHub } from '../helpers/hub.js';
 import { MqttProbe, type Seen } from '../helpers/mqtt-probe.js';
 import { openPtyEnd, openPtyPair, startSim, type PtyEnd, type PtyPair } from '../helpers/pty.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -60,46 +61,32 @@ function renderAvailability(template: string, payload: string): string {
 }
 
 describe('device control', () => {
-  let h: HubHandle;
-  let probe: MqttProbe;
+  const dev = deviceHub<Device>();
+  const { get, connected } = dev;
 
-  before(async () => {
-    h = await startHub();
-    probe = await MqttProbe.connect(h.brokerUrl, ['#']);
-  });
-  after(async () => {
-    await probe.close();
-    await h.stop();
-  });
-
-  const get = async (id: string): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
-  const connected = (id: string): Promise<Device> => until(`${id} connected`, () => get(id), (d) => d.connected);
   const stateWith = (id: string, since: number, test: (s: Device) => boolean): Promise<Seen> =>
-    probe.next(`${BASE}/device/${id}`, (m) => m.payload !== '' && test(JSON.parse(m.payload) as Device), { since });
+    dev.probe.next(`${BASE}/device/${id}`, (m) => m.payload !== '' && test(JSON.parse(m.payload) as Device), { since });
   /**
    * The statuses from the first disconnected state after `since` until connected again. (A copy of
    * the connected state from before the action may still arrive after the mark: it is not the action's.)
    */
   const reconnection = async (id: string, since: number): Promise<string[]> => {
-    const from = probe.messages.indexOf(await stateWith(id, since, (s) => s.status === 'disconnected'));
+    const from = dev.probe.messages.indexOf(await stateWith(id, since, (s) => s.status === 'disconnected'));
     await stateWith(id, from, (s) => s.connected);
-    return statuses(probe, id, from);
+    return statuses(dev.probe, id, from);
   };
 
   it('PUT /api/devices/{id} reconnects it with the new definition', async () => {
     const old = await peerPort();
-    const r = await h.api<Device>('POST', '/api/devices', lineDevice('Changed', old.ports.a));
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    const id = r.body.id;
-    await connected(id);
-    const first = h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'A?' });
+    const id = await dev.create(lineDevice('Changed', old.ports.a));
+    const first = dev.h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'A?' });
     await old.peer.waitLine(/^A\?$/);
     await old.peer.write('a\n');
     assert.deepEqual((await first).body.response, ['a']);
 
     const fresh = await peerPort();
-    const m = probe.mark();
-    const put = await h.api<Device>('PUT', `/api/devices/${id}`, {
+    const m = dev.probe.mark();
+    const put = await dev.h.api<Device>('PUT', `/api/devices/${id}`, {
       connection: { transport: 'serial', path: fresh.ports.a, baudRate: 115200 },
       command: { terminator: '\r\n', until: 'line', timeout_ms: 3000 },
       telemetry: { fields: [{ name: 'temp', pattern: 'T=(?<temp>[0-9.]+)' }] },
@@ -108,7 +95,7 @@ describe('device control', () => {
     assert.equal(put.body.definition.connection.path, fresh.ports.a);
     assert.deepEqual(await reconnection(id, m), ['disconnected', 'connecting', 'connected']);
     // The new port, the new terminator, the new telemetry field; the old port is let go.
-    const second = h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'B?' });
+    const second = dev.h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'B?' });
     await fresh.peer.waitLine(/^B\?$/);
     assert.ok(fresh.peer.text.includes('B?\r\n'), JSON.stringify(fresh.peer.text));
     await fresh.peer.write('b\r\n');
@@ -122,11 +109,11 @@ describe('device control', () => {
 
   it('POST /api/devices/{id}/reconnect closes the link and connects again', async () => {
     const { ports } = await peerPort();
-    const r = await h.api<Device>('POST', '/api/devices', lineDevice('Reconnected', ports.a));
+    const r = await dev.h.api<Device>('POST', '/api/devices', lineDevice('Reconnected', ports.a));
     const id = r.body.id;
     await connected(id);
-    const m = probe.mark();
-    const res = await h.api<Device>('POST', `/api/devices/${id}/reconnect`);
+    const m = dev.probe.mark();
+    const res = await dev.h.api<Device>('POST', `/api/devices/${id}/reconnect`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(await reconnection(id, m), ['disconnected', 'connecting', 'connected']);
     assert.equal((await get(id)).desired, 'connected');
@@ -134,23 +121,23 @@ describe('device control', () => {
 
   it('MQTT /set takes disconnect, then reconnect (bare and as an action)', async () => {
     const { ports, peer } = await peerPort();
-    const r = await h.api<Device>('POST', '/api/devices', lineDevice('Remote', ports.a));
+    const r = await dev.h.api<Device>('POST', '/api/devices', lineDevice('Remote', ports.a));
     const id = r.body.id;
     await connected(id);
-    let m = probe.mark();
-    await probe.publish(`${BASE}/device/${id}/set`, 'disconnect');
+    let m = dev.probe.mark();
+    await dev.probe.publish(`${BASE}/device/${id}/set`, 'disconnect');
     const off = JSON.parse((await stateWith(id, m, (s) => s.status === 'disconnected')).payload) as Device;
     assert.equal(off.desired, 'disconnected');
-    assert.equal((await h.api('POST', `/api/devices/${id}/command`, { command: 'X?' })).status, 409);
+    assert.equal((await dev.h.api('POST', `/api/devices/${id}/command`, { command: 'X?' })).status, 409);
 
-    m = probe.mark();
-    await probe.publish(`${BASE}/device/${id}/set`, 'reconnect');
+    m = dev.probe.mark();
+    await dev.probe.publish(`${BASE}/device/${id}/set`, 'reconnect');
     assert.deepEqual(await reconnection(id, m), ['disconnected', 'connecting', 'connected']);
     assert.equal((await get(id)).desired, 'connected');
-    m = probe.mark();
-    await probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ action: 'reconnect' }));
+    m = dev.probe.mark();
+    await dev.probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ action: 'reconnect' }));
     assert.deepEqual(await reconnection(id, m), ['disconnected', 'connecting', 'connected']);
-    const answer = h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'Y?' });
+    const answer = dev.h.api<{ response: string[] }>('POST', `/api/devices/${id}/command`, { command: 'Y?' });
     await peer.waitLine(/^Y\?$/);
     await peer.write('y\n');
     assert.deepEqual((await answer).body.response, ['y']);
@@ -158,10 +145,10 @@ describe('device control', () => {
 
   it('the command entity is unavailable while the device is disconnected; the connection switch is not', async () => {
     const { ports } = await peerPort();
-    const m = probe.mark();
-    const r = await h.api<Device>('POST', '/api/devices', lineDevice('Commanded', ports.a));
+    const m = dev.probe.mark();
+    const r = await dev.h.api<Device>('POST', '/api/devices', lineDevice('Commanded', ports.a));
     const id = r.body.id;
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload !== '', { since: m });
+    const config = await dev.probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload !== '', { since: m });
     const cmps = (JSON.parse(config.payload) as { cmps: Record<string, { availability?: Array<{ topic: string; value_template?: string }>; availability_mode?: string }> }).cmps;
     const command = cmps.command!;
     assert.equal(command.availability_mode, 'all');
@@ -172,17 +159,17 @@ describe('device control', () => {
 
     const on = await stateWith(id, m, (s) => s.connected);
     assert.equal(renderAvailability(byState.value_template, on.payload), 'online');
-    const m2 = probe.mark();
-    assert.equal((await h.api('POST', `/api/devices/${id}/disconnect`)).status, 200);
+    const m2 = dev.probe.mark();
+    assert.equal((await dev.h.api('POST', `/api/devices/${id}/disconnect`)).status, 200);
     const off = await stateWith(id, m2, (s) => s.status === 'disconnected');
     assert.equal(renderAvailability(byState.value_template, off.payload), 'offline');
-    assert.equal(probe.last(`${BASE}/device/${id}`)?.payload, off.payload, 'the retained state Home Assistant reads is the disconnected one');
+    assert.equal(dev.probe.last(`${BASE}/device/${id}`)?.payload, off.payload, 'the retained state Home Assistant reads is the disconnected one');
   });
 
   it('connects a serial path that appears after the device was created', async () => {
     const dir = tempDir('hearth-later-');
     const path = join(dir, 'ttyUSB0');
-    const r = await h.api<Device>('POST', '/api/devices', lineDevice('Later', path, { telemetry: { fields: [{ name: 'voltage', pattern: 'V=(?<voltage>[0-9.]+)' }] } }));
+    const r = await dev.h.api<Device>('POST', '/api/devices', lineDevice('Later', path, { telemetry: { fields: [{ name: 'voltage', pattern: 'V=(?<voltage>[0-9.]+)' }] } }));
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const id = r.body.id;
     const waiting = await until('an error saying the port is missing', () => get(id), (d) => d.status === 'error');

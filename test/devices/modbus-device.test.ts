@@ -4,11 +4,11 @@
  * server's side; uploads and commands refused.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { deviceHub } from '../helpers/devices.js';
 import { DiscoveryRegistry } from '../helpers/ha-rules.js';
-import { BASE, NODE, startHub, type HubHandle } from '../helpers/hub.js';
+import { BASE, NODE } from '../helpers/hub.js';
 import { startModbusServer, type ModbusServer } from '../helpers/modbus-server.js';
-import { MqttProbe } from '../helpers/mqtt-probe.js';
 import { until } from '../helpers/wait.js';
 
 interface Device {
@@ -18,19 +18,8 @@ interface Device {
 }
 
 describe('modbus device', () => {
-  let h: HubHandle;
-  let probe: MqttProbe;
-
-  before(async () => {
-    h = await startHub();
-    probe = await MqttProbe.connect(h.brokerUrl, ['#']);
-  });
-  after(async () => {
-    await probe.close();
-    await h.stop();
-  });
-
-  const get = async (id: string): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
+  const dev = deviceHub<Device>();
+  const { get } = dev;
 
   /** A pymodbus server holding an inverter's registers, and a device of that name polling it, connected. */
   async function inverter(name: string, port?: number): Promise<{ id: string; server: ModbusServer }> {
@@ -41,29 +30,30 @@ describe('modbus device', () => {
     await server.set('input', 12, [0x4048, 0xf5c3]);
     await server.set('holding', 20, [450]);
     await server.set('coils', 5, [false]);
-    const r = await h.api<Device & { id: string }>('POST', '/api/devices', {
-      name,
-      type: 'inverter',
-      protocol: 'modbus',
-      connection: { transport: 'modbus-tcp', host: '127.0.0.1', port: server.port, unitId: 3 },
-      telemetry: {
-        poll_s: 0.2,
-        registers: [
-          { name: 'temperature', address: 0, function: 'holding', type: 'int16', scale: 0.1, unit: '°C', device_class: 'temperature' },
-          { name: 'energy', address: 10, function: 'input', type: 'uint32', scale: 0.001, unit: 'kWh', device_class: 'energy', state_class: 'total_increasing' },
-          { name: 'frequency', address: 12, function: 'input', type: 'float32', unit: 'Hz', device_class: 'frequency' },
-          { name: 'setpoint', address: 20, function: 'holding', type: 'uint16', scale: 0.1, writable: true, min: 0, max: 100, unit: '%' },
-          { name: 'relay', address: 5, function: 'coil', writable: true },
-        ],
+    const id = await dev.create(
+      {
+        name,
+        type: 'inverter',
+        protocol: 'modbus',
+        connection: { transport: 'modbus-tcp', host: '127.0.0.1', port: server.port, unitId: 3 },
+        telemetry: {
+          poll_s: 0.2,
+          registers: [
+            { name: 'temperature', address: 0, function: 'holding', type: 'int16', scale: 0.1, unit: '°C', device_class: 'temperature' },
+            { name: 'energy', address: 10, function: 'input', type: 'uint32', scale: 0.001, unit: 'kWh', device_class: 'energy', state_class: 'total_increasing' },
+            { name: 'frequency', address: 12, function: 'input', type: 'float32', unit: 'Hz', device_class: 'frequency' },
+            { name: 'setpoint', address: 20, function: 'holding', type: 'uint16', scale: 0.1, writable: true, min: 0, max: 100, unit: '%' },
+            { name: 'relay', address: 5, function: 'coil', writable: true },
+          ],
+        },
       },
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    await until(`${r.body.id} polled`, () => get(r.body.id), (x) => x.connected && x.telemetry.frequency !== undefined);
-    return { id: r.body.id, server };
+      { what: 'polled', test: (x) => x.connected && x.telemetry.frequency !== undefined },
+    );
+    return { id, server };
   }
 
   it('polls the register map into telemetry and Home Assistant entities', async () => {
-    const m = probe.mark();
+    const m = dev.probe.mark();
     const { id } = await inverter('Inverter');
     const d = await get(id);
     assert.equal(d.telemetry.temperature, 21.5);
@@ -72,7 +62,7 @@ describe('modbus device', () => {
     assert.equal(d.telemetry.setpoint, 45);
     assert.equal(d.telemetry.relay, false);
 
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload.includes('setpoint'), { since: m });
+    const config = await dev.probe.next(`homeassistant/device/hearth_${NODE}_device_${id}/config`, (x) => x.payload.includes('setpoint'), { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const cmps = (JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>> }).cmps;
     assert.equal(cmps.setpoint!.p, 'number');
@@ -95,22 +85,22 @@ describe('modbus device', () => {
 
   it('writes from Home Assistant (bare values on field topics), REST and the bridge', async () => {
     const { id, server } = await inverter('Written');
-    await probe.publish(`${BASE}/device/${id}/setpoint/set`, '62.5');
+    await dev.probe.publish(`${BASE}/device/${id}/setpoint/set`, '62.5');
     const w = await server.waitForWrite((x) => x.table === 'holding' && x.address === 20);
     assert.deepEqual(w.values, [625]);
     await until('the written value read back', () => get(id), (x) => x.telemetry.setpoint === 62.5);
 
-    await probe.publish(`${BASE}/device/${id}/relay/set`, 'ON');
+    await dev.probe.publish(`${BASE}/device/${id}/relay/set`, 'ON');
     const c = await server.waitForWrite((x) => x.table === 'coils' && x.address === 5);
     assert.deepEqual(c.values, [true]);
 
-    const rest = await h.api<Device>('POST', `/api/devices/${id}/write`, { setpoint: 10, relay: false });
+    const rest = await dev.h.api<Device>('POST', `/api/devices/${id}/write`, { setpoint: 10, relay: false });
     assert.equal(rest.status, 200, JSON.stringify(rest.body));
     assert.deepEqual(await server.get('holding', 20, 1), [100]);
     assert.deepEqual(await server.get('coils', 5, 1), [false]);
 
-    const reply = probe.next(`${BASE}/bridge/response/device/write`);
-    await probe.publish(`${BASE}/bridge/request/device/write`, JSON.stringify({ id, values: { setpoint: 20 } }));
+    const reply = dev.probe.next(`${BASE}/bridge/response/device/write`);
+    await dev.probe.publish(`${BASE}/bridge/request/device/write`, JSON.stringify({ id, values: { setpoint: 20 } }));
     assert.match((await reply).payload, /"status":"ok"/);
     assert.deepEqual(await server.get('holding', 20, 1), [200]);
   });
@@ -118,7 +108,7 @@ describe('modbus device', () => {
   it('writes several fields from one JSON object on the device /set topic', async () => {
     const { id, server } = await inverter('Multi');
     const from = server.writes.length;
-    await probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ setpoint: 33.3, relay: true }));
+    await dev.probe.publish(`${BASE}/device/${id}/set`, JSON.stringify({ setpoint: 33.3, relay: true }));
     const setpoint = await server.waitForWrite((x) => x.table === 'holding' && x.address === 20, { from });
     const relay = await server.waitForWrite((x) => x.table === 'coils' && x.address === 5, { from });
     assert.deepEqual(setpoint.values, [333]);
@@ -141,22 +131,22 @@ describe('modbus device', () => {
       [{ relay: true, setpoint: 150 }, 400, /between 0 and 100/],
     ];
     for (const [body, status, why] of cases) {
-      const r = await h.api<{ error: string }>('POST', `/api/devices/${id}/write`, body);
+      const r = await dev.h.api<{ error: string }>('POST', `/api/devices/${id}/write`, body);
       assert.equal(r.status, status, JSON.stringify(body));
       assert.match(r.body.error, why);
     }
-    const rejected = probe.next(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('setpoint'));
-    await probe.publish(`${BASE}/device/${id}/setpoint/set`, 'lots');
+    const rejected = dev.probe.next(`${BASE}/bridge/event`, (m) => m.payload.includes('command_rejected') && m.payload.includes('setpoint'));
+    await dev.probe.publish(`${BASE}/device/${id}/setpoint/set`, 'lots');
     await rejected;
-    const cmd = await h.api<{ error: string }>('POST', `/api/devices/${id}/command`, { command: 'hello' });
+    const cmd = await dev.h.api<{ error: string }>('POST', `/api/devices/${id}/command`, { command: 'hello' });
     assert.equal(cmd.status, 400);
     assert.match(cmd.body.error, /no text commands/);
     const form = new FormData();
     form.append('file', new Blob(['x']), 'x.bin');
-    const up = await fetch(`${h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
+    const up = await fetch(`${dev.h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${dev.h.token}` }, body: form });
     assert.equal(up.status, 400);
     assert.match(((await up.json()) as { error: string }).error, /does not take uploads/);
-    const badType = await h.api<{ error: string }>('POST', '/api/devices', {
+    const badType = await dev.h.api<{ error: string }>('POST', '/api/devices', {
       name: 'bad',
       protocol: 'modbus',
       connection: { transport: 'modbus-tcp', host: '127.0.0.1', unitId: 1 },
@@ -165,7 +155,7 @@ describe('modbus device', () => {
     assert.equal(badType.status, 400);
     assert.match(badType.body.error, /type/);
     // A write the hub took after the refusals arrives: only then is "nothing before it" a fact.
-    await h.api('POST', `/api/devices/${id}/write`, { setpoint: 1 });
+    await dev.h.api('POST', `/api/devices/${id}/write`, { setpoint: 1 });
     const next = await server.waitForWrite(() => true, { from: before });
     assert.deepEqual(next, { table: 'holding', fc: 6, address: 20, values: [10] }, 'the first write after the refusals is the good one');
   });

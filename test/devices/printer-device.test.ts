@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { deviceHub } from '../helpers/devices.js';
 import { DiscoveryRegistry } from '../helpers/ha-rules.js';
-import { BASE, NODE, runCli, startHub, type HubHandle } from '../helpers/hub.js';
-import { MqttProbe } from '../helpers/mqtt-probe.js';
+import { BASE, cliEnv, NODE, runCli } from '../helpers/hub.js';
 import { openPtyPair, startSim, type PtyPair, type Sim } from '../helpers/pty.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -47,17 +47,7 @@ function gcodeFile(dir: string, moves: number): { path: string; commands: string
 }
 
 describe('gcode printer', () => {
-  let h: HubHandle;
-  let probe: MqttProbe;
-
-  before(async () => {
-    h = await startHub();
-    probe = await MqttProbe.connect(h.brokerUrl, ['#']);
-  });
-  after(async () => {
-    await probe.close();
-    await h.stop();
-  });
+  const dev = deviceHub<Device>();
 
   interface Printer {
     id: string;
@@ -77,48 +67,44 @@ describe('gcode printer', () => {
     const log = join(dir, 'accepted.jsonl');
     const ports = await openPtyPair();
     const sim = await startSim('marlin-sim', ports.b, ['--log', log, ...simArgs]);
-    const r = await h.api<{ id: string }>('POST', '/api/devices', {
+    const id = await dev.create({
       name,
       type: 'printer',
       protocol: 'gcode',
       connection: { transport: 'serial', path: ports.a, baudRate: 115200 },
       gcode: { autoreport_s: 1 },
     });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    const id = r.body.id;
-    const get = async (): Promise<Device> => (await h.api<Device>('GET', `/api/devices/${id}`)).body;
-    await until(`${id} connected`, get, (x) => x.connected);
     return {
       id,
       dir,
       log,
       ports,
       sim,
-      get,
+      get: () => dev.get(id),
       accepted: () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n: number; cmd: string }),
       async upload(path) {
         const form = new FormData();
         form.append('file', new Blob([readFileSync(path)]), 'part.gcode');
-        const res = await fetch(`${h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${h.token}` }, body: form });
+        const res = await fetch(`${dev.h.http}/api/devices/${id}/upload`, { method: 'POST', headers: { authorization: `Bearer ${dev.h.token}` }, body: form });
         assert.equal(res.status, 202, await res.clone().text());
         return (await res.json()) as Job;
       },
     };
   }
 
-  const job = async (id: number): Promise<Job> => (await h.api<Job>('GET', `/api/jobs/${id}`)).body;
+  const job = async (id: number): Promise<Job> => (await dev.h.api<Job>('GET', `/api/jobs/${id}`)).body;
   const ended = (id: number, timeoutMs = 60_000): Promise<Job> =>
     until(`job ${id} to end`, () => job(id), (j) => j.status !== 'running' && j.status !== 'pending', { timeoutMs });
 
   it('connects, reads the firmware (M115) and the temperatures', async () => {
-    const m = probe.mark();
+    const m = dev.probe.mark();
     const p = await printer('Printer');
     const d = await until('firmware and temperatures', p.get, (x) => x.connected && x.firmware_version !== null && typeof x.telemetry.hotend === 'number');
     assert.match(d.firmware_version!, /Marlin 2\.1\.2/);
-    const heat = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M104 S200' });
+    const heat = await dev.h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M104 S200' });
     assert.equal(heat.status, 200, JSON.stringify(heat.body));
     await until('the hotend target in telemetry', p.get, (x) => x.telemetry.hotend_target === 200);
-    const config = await probe.next(`homeassistant/device/hearth_${NODE}_device_${p.id}/config`, (x) => x.payload !== '', { since: m });
+    const config = await dev.probe.next(`homeassistant/device/hearth_${NODE}_device_${p.id}/config`, (x) => x.payload !== '', { since: m });
     new DiscoveryRegistry().assertValid(config.topic, config.payload);
     const cmps = (JSON.parse(config.payload) as { cmps: Record<string, Record<string, unknown>> }).cmps;
     assert.equal(cmps.hotend!.device_class, 'temperature');
@@ -131,10 +117,10 @@ describe('gcode printer', () => {
     const { path, commands } = gcodeFile(p.dir, 1500);
     const before = p.accepted().length;
     const progressSeen: number[] = [];
-    const m = probe.mark();
+    const m = dev.probe.mark();
     const started = await p.upload(path);
     assert.equal(started.kind, 'upload');
-    const haProgress = probe.next(
+    const haProgress = dev.probe.next(
       `${BASE}/device/${p.id}`,
       (x) => {
         const u = (JSON.parse(x.payload) as Device).upload;
@@ -159,13 +145,13 @@ describe('gcode printer', () => {
     const { path, commands } = gcodeFile(p.dir, 20_000);
     const started = await p.upload(path);
     await until('some progress', () => job(started.id), (j) => j.progress >= 2, { timeoutMs: 30_000 });
-    const c = await h.api<Job>('POST', `/api/jobs/${started.id}/cancel`);
+    const c = await dev.h.api<Job>('POST', `/api/jobs/${started.id}/cancel`);
     assert.equal(c.status, 200);
     const done = await ended(started.id);
     assert.equal(done.status, 'cancelled');
     // Still connected and answering; and nothing of the file comes between two commands after it.
     for (const cmd of ['M105', 'M114']) {
-      const r = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: cmd });
+      const r = await dev.h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: cmd });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
     const accepted = p.accepted().map((a) => a.cmd);
@@ -178,12 +164,12 @@ describe('gcode printer', () => {
   it('uploads from the CLI with progress', async () => {
     const p = await printer('Cli printer');
     const { path } = gcodeFile(p.dir, 300);
-    const r = await runCli(['device', 'upload', p.id, path], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
+    const r = await runCli(['device', 'upload', p.id, path], cliEnv(dev.h));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /upload job \d+: part\.gcode/);
     assert.match(r.stdout, /100%/);
     assert.match(r.stdout, /upload succeeded/);
-    const list = await runCli(['device', 'list'], { HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
+    const list = await runCli(['device', 'list'], cliEnv(dev.h));
     assert.match(list.stdout, new RegExp(`${p.id}\\s+gcode\\s+serial\\s+connected`));
   });
 
@@ -198,13 +184,13 @@ describe('gcode printer', () => {
     assert.match(done.error ?? '', /disconnect/i);
     const d = await until('an error status with the reason', p.get, (x) => x.status === 'error' && x.reason !== null);
     assert.equal(d.upload, null);
-    const refused = await h.api<{ error: string }>('POST', `/api/devices/${p.id}/command`, { command: 'M105' });
+    const refused = await dev.h.api<{ error: string }>('POST', `/api/devices/${p.id}/command`, { command: 'M105' });
     assert.equal(refused.status, 409);
     await p.sim.stop();
     await p.ports.open();
     await startSim('marlin-sim', p.ports.b, ['--log', p.log]);
     await until('connected again', p.get, (x) => x.connected, { timeoutMs: 40_000 });
-    const m115 = await h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M115' });
+    const m115 = await dev.h.api<{ response: string[] }>('POST', `/api/devices/${p.id}/command`, { command: 'M115' });
     assert.equal(m115.status, 200, JSON.stringify(m115.body));
   });
 });

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
-import { startPostgres, type Postgres } from './postgres.js';
+import { createDatabase, startPostgres, type Postgres } from './postgres.js';
 
 /** The database this file's hubs use. */
 export const testDb = (): 'sqlite' | 'postgres' => (process.env.HEARTH_TEST_DB === 'postgres' ? 'postgres' : 'sqlite');
@@ -30,23 +29,10 @@ export async function databaseEnv(dataDir: string): Promise<Record<string, strin
   if (testDb() === 'sqlite') return {};
   let url = byDataDir.get(dataDir);
   if (!url) {
-    url = createDatabase(`hearth_hub_${byDataDir.size + 1}`);
+    const name = `hearth_hub_${byDataDir.size + 1}`;
+    cluster ??= startPostgres();
+    url = cluster.then((c) => createDatabase(c.url, name));
     byDataDir.set(dataDir, url);
   }
   return { HEARTH_DATABASE_URL: await url };
-}
-
-async function createDatabase(name: string): Promise<string> {
-  cluster ??= startPostgres();
-  const base = (await cluster).url;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
 }

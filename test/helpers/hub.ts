@@ -3,6 +3,7 @@
  * Every hub is held to what a user expects of a stop: it stops cleanly, logs no error the test did
  * not expect, and leaves no process of its agents, jobs or checks behind.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -258,6 +259,16 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
   };
 }
 
+/** POSTs a new agent, task or device to `path`; the test fails unless it was created (201). */
+export async function created<T>(h: HubHandle, path: string, body: Record<string, unknown>): Promise<T> {
+  const r = await h.api<T>('POST', path, body);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+/** The environment that points the CLI at this hub, as its admin. */
+export const cliEnv = (h: { http: string; token: string }): Record<string, string> => ({ HEARTH_URL: h.http, HEARTH_ADMIN_TOKEN: h.token });
+
 /** Runs the CLI to completion. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -269,4 +280,24 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+export interface LiveCli {
+  /** What it printed so far. */
+  out(): string;
+  err(): string;
+  exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Runs a CLI command that keeps running (-f, watch, an upload): its output as it comes, signals to end it. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): LiveCli {
+  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  onCleanup(() => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'));
+  return { out: () => out, err: () => err, exited, kill: (signal) => proc.kill(signal) };
 }

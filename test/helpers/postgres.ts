@@ -9,6 +9,7 @@ import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'nod
 import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { onCleanup } from './cleanup.js';
 import { freePort } from './ports.js';
 import { until } from './wait.js';
@@ -165,4 +166,18 @@ export async function startPostgres(): Promise<Postgres> {
     await pg.stop();
     throw e;
   }
+}
+
+/** Creates an empty database `name` on the cluster at `clusterUrl`; its URL. */
+export async function createDatabase(clusterUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: clusterUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(clusterUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { viewOf } from '../../entities/registry.js';
 import type { EntityContext } from '../../entities/types.js';
-import type { EventBus } from '../../hub/bus.js';
+import type { EventBus } from '../../hub/events.js';
 import type { CommandRegistry } from '../../hub/commands.js';
 import type { Settings } from '../../hub/config/settings.js';
 import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
@@ -13,7 +13,7 @@ import type { Extension } from '../../hub/extension.js';
 import type { HubInfo } from '../../hub/info.js';
 import type { Logger } from '../../hub/logger.js';
 import type { MqttAccess } from '../../hub/mqtt-access.js';
-import type { RequestRegistry } from '../../hub/requests.js';
+import type { OperationTable } from '../../hub/operations/table.js';
 import type { ThingRegistry } from '../../hub/things.js';
 import { EmbeddedBroker } from './broker.js';
 import { CommandRouter } from './command-router.js';
@@ -26,7 +26,7 @@ export interface MqttBridgeDeps {
   entityContext: EntityContext;
   bus: EventBus;
   things: ThingRegistry;
-  requests: RequestRegistry;
+  operations: OperationTable;
   commands: CommandRegistry;
   visibility: DiscoveryVisibility;
   logger: Logger;
@@ -94,7 +94,7 @@ export class MqttBridge implements Extension, MqttAccess {
       void work.catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : e }, `${what} failed`));
     const router = new RequestRouter(
       ctx.base,
-      this.d.requests,
+      this.d.operations,
       // A request that outlived its connection (the broker went away, the hub restarted) is not
       // answered: the requester has to ask again anyway.
       async (topic, payload, correlationData) => {

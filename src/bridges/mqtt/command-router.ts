@@ -6,7 +6,7 @@
  * message, the clearing of a retained one, is ignored.
  */
 import type { IPublishPacket } from 'mqtt';
-import type { EventBus } from '../../hub/bus.js';
+import type { EventBus } from '../../hub/events.js';
 import type { CommandRegistry } from '../../hub/commands.js';
 import { HubError } from '../../hub/errors.js';
 import type { Logger } from '../../hub/logger.js';

@@ -7,7 +7,7 @@ import { discoveryMessage, discoveryTopic, hubDeviceId, thingDeviceId } from '..
 import type { EntityContext, Platform, ThingView } from '../../entities/types.js';
 import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
 import type { Logger } from '../../hub/logger.js';
-import { COUNTED_KINDS, type ThingChange, type ThingRef } from '../../hub/things.js';
+import { COUNTED_KINDS, type ThingChange, type ThingRef } from '../../hub/thing-types.js';
 
 export interface Outbox {
   readonly connected: boolean;

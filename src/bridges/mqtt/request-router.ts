@@ -1,5 +1,5 @@
 /**
- * Routes `<base>/bridge/request/<path>` to the request registry and answers on
+ * Routes `<base>/bridge/request/<path>` to the operation of that name and answers on
  * `<base>/bridge/response/<path>`, or on the MQTT 5 response topic with its correlation data.
  * A retained request is ignored (it would run again at every (re)subscription), and route() never
  * rejects: an answer that cannot be sent (the connection closed meanwhile) is logged.
@@ -7,7 +7,7 @@
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from '../../hub/logger.js';
 import { HubError } from '../../hub/errors.js';
-import type { RequestRegistry } from '../../hub/requests.js';
+import type { OperationTable } from '../../hub/operations/table.js';
 
 export interface Response {
   status: 'ok' | 'error';
@@ -36,7 +36,7 @@ export function readRequest(payload: Buffer): { body: Record<string, unknown>; t
 export class RequestRouter {
   constructor(
     private readonly base: string,
-    private readonly registry: RequestRegistry,
+    private readonly operations: OperationTable,
     private readonly reply: Reply,
     private readonly logger: Logger,
   ) {}
@@ -59,7 +59,7 @@ export class RequestRouter {
       response = { status: 'error', error: req.error };
     } else {
       try {
-        const data = await this.registry.handle(path, req.body);
+        const data = await this.operations.run(path, req.body, { edge: 'mqtt' });
         response = { status: 'ok', data: data ?? {} };
       } catch (e) {
         if (!(e instanceof HubError)) this.logger.error({ err: e, path }, 'bridge request failed');

@@ -1,8 +1,12 @@
-/** `hearth agent …`: list, show, create, change, delete, start, stop, restart, logs (-f follows live). */
+/**
+ * `hearth agent …` where the output is special: list (a table), create (a command line, not JSON),
+ * logs (-f follows live). The other agent commands come from the operation table (cli/operations.ts).
+ */
 import type { Command } from 'commander';
 import WebSocket from 'ws';
 import type { AgentView } from '../../hub/agents/state.js';
 import { CliError, type ApiClient } from '../api-client.js';
+import { callOperation } from '../operations.js';
 import { table } from './table.js';
 
 function agentTable(agents: AgentView[]): string {
@@ -71,7 +75,7 @@ async function tailAndFollow(client: ApiClient, id: string, stream: string | und
     done.catch(reject);
   });
   const s = stream ?? 'stdout';
-  const tail = (await client.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?stream=${s}&tail=${lines}`)).lines;
+  const tail = (await callOperation<{ lines: string[] }>(client, 'agent/logs', { id, stream: s, tail: lines })).lines;
   tail.forEach((line) => show({ stream: s, line }));
   const same = overlap(tail, early.filter((l) => l.stream === s).map((l) => l.line));
   let skip = same;
@@ -95,11 +99,10 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
     .description('every agent with its status and usage')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const list = await client().get<AgentView[]>('/api/agents');
+      const list = await callOperation<AgentView[]>(client(), 'agent/list');
       if (o.json) print(list);
       else process.stdout.write(agentTable(list) + '\n');
     });
-  agent.command('show <id>').description('one agent, as JSON').action(async (id: string) => print(await client().get(`/api/agents/${encodeURIComponent(id)}`)));
   agent
     .command('create <name> <command> [args...]')
     .description('create an agent: the command runs as given, never through a shell (put -- before arguments that start with -)')
@@ -117,36 +120,8 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
         ...(o.restart ? { restart: { policy: o.restart } } : {}),
         autostart: o.autostart,
       };
-      const a = await client().request<AgentView>('POST', '/api/agents', body);
+      const a = await callOperation<AgentView>(client(), 'agent/create', body);
       process.stdout.write(`created agent ${a.id} (${a.status})\n`);
-    });
-  agent
-    .command('update <id> <json>')
-    .description('change an agent: JSON of the fields to change, e.g. \'{"args": ["--fast"]}\'')
-    .action(async (id: string, json: string) => {
-      let body: unknown;
-      try {
-        body = JSON.parse(json);
-      } catch (e) {
-        throw new CliError(`not JSON: ${(e as Error).message}`);
-      }
-      print(await client().request('PUT', `/api/agents/${encodeURIComponent(id)}`, body));
-    });
-  for (const verb of ['start', 'stop', 'restart'] as const) {
-    agent
-      .command(`${verb} <id>`)
-      .description(`${verb} an agent`)
-      .action(async (id: string) => {
-        const a = await client().request<AgentView>('POST', `/api/agents/${encodeURIComponent(id)}/${verb}`);
-        process.stdout.write(`${a.id}: ${a.status}\n`);
-      });
-  }
-  agent
-    .command('delete <id>')
-    .description('stop and delete an agent')
-    .action(async (id: string) => {
-      await client().request('DELETE', `/api/agents/${encodeURIComponent(id)}`);
-      process.stdout.write(`deleted agent ${id}\n`);
     });
   agent
     .command('logs <id>')
@@ -159,7 +134,7 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
       const n = Number(o.tail);
       if (!Number.isInteger(n) || n < 1) throw new CliError(`--tail ${o.tail}: a whole number of lines, 1 or more`);
       if (o.follow) return tailAndFollow(c, id, o.stream, n);
-      const got = await c.get<{ lines: string[] }>(`/api/agents/${encodeURIComponent(id)}/logs?stream=${encodeURIComponent(o.stream ?? 'stdout')}&tail=${n}`);
+      const got = await callOperation<{ lines: string[] }>(c, 'agent/logs', { id, stream: o.stream ?? 'stdout', tail: n });
       if (got.lines.length) process.stdout.write(got.lines.join('\n') + '\n');
     });
 }

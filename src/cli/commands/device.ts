@@ -1,6 +1,7 @@
 /**
- * `hearth device …`: list, show, create, update, delete, connect, disconnect, command, write,
- * upload (with progress; Ctrl-C cancels it), ports, watch (telemetry and raw lines, live).
+ * `hearth device …` where the output or input is special: list and ports (tables), command (text in,
+ * lines out), write (field=value pairs), upload (a progress bar; Ctrl-C cancels it), watch (live).
+ * The other device commands come from the operation table (cli/operations.ts).
  */
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -11,8 +12,8 @@ import type { PortInfo } from '../../hub/devices/link.js';
 import type { DeviceView } from '../../hub/devices/state.js';
 import type { JobView } from '../../hub/jobs/types.js';
 import { CliError, type ApiClient } from '../api-client.js';
+import { callOperation } from '../operations.js';
 import { table } from './table.js';
-import { jsonArg } from './task.js';
 
 const POLL_MS = 250;
 
@@ -51,7 +52,7 @@ async function upload(client: ApiClient, id: string, file: string, wait: boolean
   let job = await client.request<JobView>('POST', `/api/devices/${encodeURIComponent(id)}/upload`, form);
   process.stdout.write(`upload job ${job.id}: ${basename(file)} (${size} bytes) to ${id}\n`);
   if (!wait) return;
-  const cancel = (): void => void client.request('POST', `/api/jobs/${job.id}/cancel`).catch(() => undefined);
+  const cancel = (): void => void callOperation(client, 'job/cancel', { id: job.id }).catch(() => undefined);
   process.once('SIGINT', cancel);
   const tty = process.stdout.isTTY;
   let shown = -1;
@@ -65,7 +66,7 @@ async function upload(client: ApiClient, id: string, file: string, wait: boolean
     while (job.status === 'pending' || job.status === 'running') {
       show();
       await new Promise((r) => setTimeout(r, POLL_MS));
-      job = await client.get<JobView>(`/api/jobs/${job.id}`);
+      job = await callOperation<JobView>(client, 'job/get', { id: job.id });
     }
     show();
   } finally {
@@ -98,64 +99,35 @@ async function watch(client: ApiClient, id: string): Promise<void> {
 export function registerDevice(program: Command, client: () => ApiClient): void {
   const device = program.command('device').description('serial, TCP and Modbus devices');
   const print = (a: unknown): void => void process.stdout.write(JSON.stringify(a, null, 2) + '\n');
-  const path = (id: string, rest = ''): string => `/api/devices/${encodeURIComponent(id)}${rest}`;
 
   device
     .command('list')
     .description('every device with its status')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const list = await client().get<DeviceView[]>('/api/devices');
+      const list = await callOperation<DeviceView[]>(client(), 'device/list');
       if (o.json) print(list);
       else process.stdout.write(deviceTable(list) + '\n');
     });
-  device.command('show <id>').description('one device, as JSON').action(async (id: string) => print(await client().get(path(id))));
   device
     .command('ports')
     .description('the serial ports of the hub machine')
     .action(async () => {
-      const ports = await client().get<PortInfo[]>('/api/devices/ports');
+      const ports = await callOperation<PortInfo[]>(client(), 'device/ports');
       process.stdout.write(ports.length ? table(['PATH', 'MANUFACTURER', 'SERIAL'], ports.map((p) => [p.path, p.manufacturer ?? '-', p.serialNumber ?? '-'])) + '\n' : 'no serial ports\n');
     });
-  device
-    .command('create <json>')
-    .description('create a device from JSON or @file, e.g. \'{"name": "meter", "protocol": "line", "connection": {"transport": "serial", "path": "/dev/ttyUSB0", "baudRate": 9600}}\'')
-    .action(async (json: string) => {
-      const d = await client().request<DeviceView>('POST', '/api/devices', jsonArg(json));
-      process.stdout.write(`created device ${d.id} (${d.status})\n`);
-    });
-  device
-    .command('update <id> <json>')
-    .description('change a device: JSON (or @file) of the fields to change')
-    .action(async (id: string, json: string) => print(await client().request('PUT', path(id), jsonArg(json))));
-  device
-    .command('delete <id>')
-    .description('disconnect and delete a device')
-    .action(async (id: string) => {
-      await client().request('DELETE', path(id));
-      process.stdout.write(`deleted device ${id}\n`);
-    });
-  for (const verb of ['connect', 'disconnect', 'reconnect'] as const) {
-    device
-      .command(`${verb} <id>`)
-      .description(`${verb} a device`)
-      .action(async (id: string) => {
-        const d = await client().request<DeviceView>('POST', path(id, `/${verb}`));
-        process.stdout.write(`${d.id}: ${d.status}${d.reason ? ` (${d.reason})` : ''}\n`);
-      });
-  }
   device
     .command('command <id> <text>')
     .description("send one command and print the device's answer")
     .action(async (id: string, text: string) => {
-      const r = await client().request<{ response: string[] }>('POST', path(id, '/command'), { command: text });
+      const r = await callOperation<{ response: string[] }>(client(), 'device/command', { id, command: text });
       if (r.response.length) process.stdout.write(r.response.join('\n') + '\n');
     });
   device
     .command('write <id> <field=value...>')
     .description('write writable fields (Modbus registers and coils)')
     .action(async (id: string, pairs: string[]) => {
-      const d = await client().request<DeviceView>('POST', path(id, '/write'), valuesOf(pairs));
+      const d = await callOperation<DeviceView>(client(), 'device/write', { id, values: valuesOf(pairs) });
       for (const name of Object.keys(valuesOf(pairs))) process.stdout.write(`${name} = ${JSON.stringify(d.telemetry[name] ?? null)}\n`);
     });
   device

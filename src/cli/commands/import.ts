@@ -8,15 +8,9 @@ import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import type { ImportResult } from '../../hub/agents/import.js';
 import { CliError, type ApiClient } from '../api-client.js';
-
-export interface Pm2ImportAnswer {
-  created: string[];
-  updated: string[];
-  unknown_fields: Array<{ app: string; field: string }>;
-  ignored_fields: Array<{ app: string; field: string; why: string }>;
-  errors: Array<{ app: string; error: string }>;
-}
+import { callOperation } from '../operations.js';
 
 const reason = (e: unknown): string => {
   const err = e as NodeJS.ErrnoException;
@@ -105,7 +99,7 @@ export function anchorCwd(doc: unknown, base: string): unknown {
 
 const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
 
-export function formatImport(a: Pm2ImportAnswer): string {
+export function formatImport(a: ImportResult): string {
   const lines: string[] = [];
   const created = list(a.created);
   const updated = list(a.updated);
@@ -138,7 +132,7 @@ export function registerImport(program: Command, client: () => ApiClient, write:
     .option('--json', "print the hub's raw JSON answer")
     .action(async (file: string, o: { json?: boolean }) => {
       const doc = anchorCwd(await loadEcosystemFile(file), process.cwd());
-      const answer = await client().request<Pm2ImportAnswer>('POST', '/api/import/pm2', doc);
+      const answer = await callOperation<ImportResult>(client(), 'import/pm2', { ecosystem: doc });
       write((o.json ? JSON.stringify(answer, null, 2) : formatImport(answer)) + '\n');
       const n = list(answer?.errors).length;
       if (n > 0) throw new CliError(`${n} app${n === 1 ? '' : 's'} of ${file} not imported`);

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { HubInfo } from '../../hub/info.js';
 import type { ApiClient } from '../api-client.js';
+import { callOperation } from '../operations.js';
 
 export function formatDuration(s: number): string {
   const d = Math.floor(s / 86400);
@@ -17,7 +18,7 @@ export function formatStatus(i: HubInfo): string {
     `MQTT      ${i.broker.mode} broker ${i.broker.url}, ${i.broker.connected ? 'connected' : 'NOT connected'}; topics under ${i.base_topic}`,
     `Database  ${i.database}`,
     `API       port ${i.http.port}`,
-    `Things    ${c.agent} agents, ${c.app} apps, ${c.task} tasks, ${c.device} devices`,
+    `Things    ${c.agent} agents, ${c.task} tasks, ${c.device} devices`,
     `Problems  ${i.problems.length === 0 ? 'none' : i.problems.join(', ')}`,
     `Log level ${i.log_level}`,
   ].join('\n');
@@ -29,7 +30,7 @@ export function registerStatus(program: Command, client: () => ApiClient): void 
     .description("print the running hub's info")
     .option('--json', 'print the raw JSON')
     .action(async (o: { json?: boolean }) => {
-      const info = await client().get<HubInfo>('/api/info');
+      const info = await callOperation<HubInfo>(client(), 'info');
       process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatStatus(info)) + '\n');
     });
 }

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import { rowWriter, type RowWriter } from '../db/row-writer.js';
 import { update } from '../db/statements.js';
 import { Agent, type AgentRow } from '../db/schema.js';

@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { DataSource, Repository } from 'typeorm';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import { Device, type DeviceRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { applyDeclared } from '../kinds/declared.js';

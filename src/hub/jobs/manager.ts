@@ -14,9 +14,9 @@
  * is record.ts, output files files.ts, the start's recovery recovery.ts, pruning retention.ts.
  */
 import { LessThan, type DataSource, type FindOptionsWhere, type Repository } from 'typeorm';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import { rowWriter, type RowWriter } from '../db/row-writer.js';
-import { insert, update, type Statement } from '../db/statements.js';
+import { insert, type Statement } from '../db/statements.js';
 import { Job, type JobRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Extension } from '../extension.js';
@@ -26,13 +26,13 @@ import { JobFiles } from './files.js';
 import { cut, jobView, MAX_ERROR, newJobRow } from './record.js';
 import { interruptLeftovers } from './recovery.js';
 import { Retention } from './retention.js';
-import { CANCELLED, INTERRUPTED_AT_STOP, JobRun, type RunContext, type RunOptions, type Work } from './run.js';
+import { INTERRUPTED_AT_STOP, JobRun, type RunContext, type RunOptions, type Work } from './run.js';
 import type { JobKind, JobOwner, JobStatus, JobView } from './types.js';
 
 export { JOB_LOG_LIMITS, TAIL_LINES } from './files.js';
 export { jobView } from './record.js';
 export { INTERRUPTED_AT_START } from './recovery.js';
-export { CANCELLED, INTERRUPTED_AT_STOP, type RunOptions, type Work, type WorkOutcome } from './run.js';
+export { CANCELLED, INTERRUPTED_AT_STOP, type Work, type WorkOutcome } from './run.js';
 
 export interface JobManagerDeps {
   db: DataSource;
@@ -91,7 +91,8 @@ export class JobManager implements Extension {
   }
 
   /**
-   * Every job the database still has as running or pending is from a hub that died: interrupted.
+   * Every job the database still has as running (or pending: older hubs queued jobs before running
+   * them) is from a hub that died: interrupted.
    * Output folders of jobs the database does not have (deleted, or another database's) go: ids are
    * never reused, so no new job is handed an older one's files.
    */
@@ -115,21 +116,12 @@ export class JobManager implements Extension {
     clearTimeout(timer);
     if (!settled) {
       for (const a of running) {
-        if (a.ended || !a.loaded) continue;
+        if (a.ended) continue;
         this.d.logger.warn({ job: a.id }, 'a job did not end in time at stop; recorded as interrupted');
         await a.finish({ status: 'interrupted', error: INTERRUPTED_AT_STOP });
       }
     }
     await this.writer.idle();
-  }
-
-  /** A pending job, to be run by run(). */
-  async create(kind: JobKind, o: JobOwner & { trigger: string; attempt?: number }): Promise<JobView> {
-    const row = newJobRow(kind, o, o.trigger, 'pending', o.attempt ?? 1);
-    [row.id] = await this.writer.write(() => [insert('job', row)]);
-    const view = jobView(row);
-    this.d.bus.emit('job.changed', view);
-    return view;
   }
 
   /**
@@ -138,12 +130,10 @@ export class JobManager implements Extension {
    */
   async launch(kind: JobKind, o: JobOwner & { trigger: string; attempt?: number }, work: Work, opts: LaunchOptions = {}): Promise<{ job: JobView; done: Promise<JobView> }> {
     const row = newJobRow(kind, o, o.trigger, 'running', o.attempt ?? 1);
-    // Started now, as run() marks a pending job: the write that says so is queued now, and the work
-    // begins as soon as it has landed.
+    // Started as it is created: the work begins once the insert that says so has landed.
     row.started_at = row.created_at;
     [row.id] = await this.writer.write(() => [insert('job', row), ...(opts.also ?? [])]);
-    const a = new JobRun(row.id!, opts, this.runs);
-    a.begin(row);
+    const a = new JobRun(row, opts, this.runs);
     this.active.set(a.id, a);
     const view = jobView(row);
     try {
@@ -152,7 +142,8 @@ export class JobManager implements Extension {
       this.d.logger.error({ err: e, job: a.id }, 'the start of a job could not be recorded by its owner');
     }
     this.d.bus.emit('job.changed', view);
-    void this.execute(a, work);
+    if (this.stopped) a.abort('stop');
+    void a.execute(work);
     return { job: view, done: a.done };
   }
 
@@ -168,73 +159,17 @@ export class JobManager implements Extension {
     return view;
   }
 
-  /**
-   * Runs a pending job: marks it running, hands `work` the job's handle, and records how it ended.
-   * Resolves with the final view; never rejects once the job is running (a throwing `work` is a
-   * failed job). A job cancelled while still pending resolves as it is, without running `work`.
-   */
-  async run(jobId: number, work: Work, o: RunOptions = {}): Promise<JobView> {
-    if (this.active.has(jobId)) throw conflict(`job ${jobId} is already running`);
-    const a = new JobRun(jobId, o, this.runs);
-    // Claimed before the first await, so a second run() or a cancel() of this id sees it.
-    this.active.set(jobId, a);
-    let early: JobView | null = null;
-    try {
-      const row = await this.repo.findOneBy({ id: jobId });
-      if (!row) throw notFound(`no job ${jobId}`);
-      if (row.status === 'cancelled') early = jobView(row);
-      else if (row.status !== 'pending') throw conflict(`job ${jobId} is ${row.status}, not pending`);
-      else {
-        const startedAt = Date.now();
-        // Conditional: a cancel() of the pending job may have landed meanwhile.
-        const [marked] = await this.writer.write(() => [update('job', { status: 'running', started_at: startedAt }, { id: jobId, status: 'pending' })]);
-        if (marked === 0) {
-          const now = await this.repo.findOneBy({ id: jobId });
-          if (now?.status !== 'cancelled') throw conflict(`job ${jobId} is ${now?.status ?? 'gone'}, not pending`);
-          early = jobView(now);
-        } else {
-          a.begin({ ...row, status: 'running', started_at: startedAt });
-        }
-      }
-    } catch (e) {
-      this.active.delete(jobId);
-      a.notRun({ error: e });
-      throw e;
-    }
-    if (early || !a.loaded) {
-      // Cancelled while it waited: the work never runs.
-      this.active.delete(jobId);
-      a.notRun({ view: early! });
-      return early!;
-    }
-    this.d.bus.emit('job.changed', jobView(a.row));
-    return this.execute(a, work);
-  }
-
-  /** Cancels a running job (or a pending one) and resolves once it has ended. */
+  /** Cancels a running job and resolves once it has ended. */
   async cancel(id: number): Promise<JobView> {
     const a = this.active.get(id);
-    if (a) {
-      if (a.ended) return a.done;
+    // A job whose end is being written is no longer running: like any ended one, a 409.
+    if (a && !a.ended) {
       a.abort('cancel');
       return a.done;
     }
+    if (a) throw conflict(`job ${id} is not running (${(await a.done).status})`);
     const row = await this.repo.findOneBy({ id });
     if (!row) throw notFound(`no job ${id}`);
-    if (row.status === 'pending') {
-      const now = Date.now();
-      const [changed] = await this.writer.write(() => [
-        update('job', { status: 'cancelled', ended_at: now, error: CANCELLED }, { id, status: 'pending' }),
-      ]);
-      if (changed === 1) {
-        const ended = { ...row, status: 'cancelled', ended_at: now, error: CANCELLED };
-        this.retention.noteFinished(ended);
-        const view = jobView(ended);
-        this.d.bus.emit('job.changed', view);
-        return view;
-      }
-      return this.cancel(id); // it started meanwhile
-    }
     throw conflict(`job ${id} is not running (${row.status})`);
   }
 
@@ -251,7 +186,7 @@ export class JobManager implements Extension {
     // A running job's record in memory is newer (steps and progress are written a few times a second).
     return rows.map((r) => {
       const a = this.active.get(r.id!);
-      return jobView(a?.loaded && a.row.status === r.status ? a.row : r);
+      return jobView(a && a.row.status === r.status ? a.row : r);
     });
   }
 
@@ -268,7 +203,7 @@ export class JobManager implements Extension {
 
   /** The ids of this task's jobs running now. */
   running(task_id: string): number[] {
-    return [...this.active.values()].filter((a) => !a.ended && a.loaded && a.row.status === 'running' && a.row.task_id === task_id).map((a) => a.id);
+    return [...this.active.values()].filter((a) => !a.ended && a.row.task_id === task_id).map((a) => a.id);
   }
 
   /**
@@ -286,14 +221,9 @@ export class JobManager implements Extension {
     await this.retention.forgetTask(task_id);
   }
 
-  private execute(a: JobRun, work: Work): Promise<JobView> {
-    if (this.stopped) a.abort('stop');
-    return a.execute(work);
-  }
-
   private async findRow(id: number): Promise<JobRow> {
     const a = this.active.get(id);
-    if (a?.loaded) return a.row;
+    if (a) return a.row;
     const row = await this.repo.findOneBy({ id });
     if (!row) throw notFound(`no job ${id}`);
     return row;

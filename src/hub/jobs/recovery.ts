@@ -1,6 +1,9 @@
-/** At start: the jobs a killed hub left running or pending end as interrupted, their processes stopped. */
+/**
+ * At start: the jobs a killed hub left running end as interrupted, their processes stopped. So do
+ * pending ones, which hubs before launch() left queued.
+ */
 import { In, type Repository } from 'typeorm';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import type { JobRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { stopGroup } from '../supervisor/process-group.js';

@@ -2,7 +2,7 @@
  * One job running in this process: its work, timeout and abort, what its handle reports (steps and
  * progress throttled, output to files), and its end, written once.
  */
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import type { RowWriter } from '../db/row-writer.js';
 import { update, type Statement } from '../db/statements.js';
 import type { JobRow } from '../db/schema.js';
@@ -22,7 +22,7 @@ export interface WorkOutcome {
 }
 export type Work = (job: JobHandle) => Promise<WorkOutcome>;
 
-/** How a job is run: by run() (a pending job) or launch() (a new one). */
+/** How a job runs, besides its work. */
 export interface RunOptions {
   timeout_s?: number;
   /**
@@ -59,15 +59,13 @@ export interface RunContext {
 }
 
 export class JobRun {
-  /** The record as it is now; valid once `loaded`. */
-  row!: JobRow;
-  loaded = false;
+  readonly id: number;
+  /** The record as it is now. */
+  row: JobRow;
   ended = false;
   /** Resolves with the final view once the job has ended and its record is written. */
   readonly done: Promise<JobView>;
   private resolve!: (v: JobView) => void;
-  /** Only while run() loads the job: it is not there, or not pending. */
-  private reject!: (e: unknown) => void;
   private readonly controller = new AbortController();
   private reason: AbortReason | null = null;
   private readonly timeoutS: number;
@@ -82,29 +80,18 @@ export class JobRun {
   private lastWriteAt = 0;
   private changesTimer: NodeJS.Timeout | null = null;
 
+  /** `row`: the job's record, stored as running. */
   constructor(
-    readonly id: number,
+    row: JobRow,
     o: RunOptions,
     private readonly c: RunContext,
   ) {
+    this.id = row.id!;
+    this.row = row;
+    this.lastWriteAt = row.started_at!;
     this.timeoutS = o.timeout_s ?? 0;
     this.onEnd = o.onEnd;
-    this.done = new Promise<JobView>((res, rej) => ((this.resolve = res), (this.reject = rej)));
-    this.done.catch(() => undefined); // a cancel() waiting on it sees the rejection; nobody else must
-  }
-
-  /** Its record, now marked running (the write that says so is queued). */
-  begin(row: JobRow): void {
-    this.row = row;
-    this.loaded = true;
-    this.lastWriteAt = row.started_at!;
-  }
-
-  /** run() did not start it: cancelled while pending (its view), or it could not be (the error). */
-  notRun(r: { view: JobView } | { error: unknown }): void {
-    this.ended = true;
-    if ('view' in r) this.resolve(r.view);
-    else this.reject(r.error);
+    this.done = new Promise<JobView>((res) => (this.resolve = res));
   }
 
   /** Waits for the output written so far to be in its files. */

@@ -1,5 +1,6 @@
 /** Jobs: the single record of every execution (task runs now; app runs, installs, deploys, uploads later). */
 
+/** `pending` is only in records of older hubs, which queued jobs before running them (recovery ends them). */
 export const JOB_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted', 'skipped'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'skipped']);

@@ -1,5 +1,5 @@
 /** Samples the host every metrics_interval seconds, stores the history, and tells the bus. */
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import type { Extension } from '../extension.js';
 import type { Logger } from '../logger.js';
 import { MetricsCollector } from './collector.js';

@@ -8,7 +8,7 @@
  */
 import type { DataSource, Repository } from 'typeorm';
 import type { AgentManager } from '../agents/manager.js';
-import type { EventBus } from '../bus.js';
+import type { EventBus } from '../events.js';
 import { rowWriter, type RowWriter } from '../db/row-writer.js';
 import { update, type Statement } from '../db/statements.js';
 import { Task, type TaskRow } from '../db/schema.js';

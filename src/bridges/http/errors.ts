@@ -1,8 +1,8 @@
 /** Every error leaves as { "error": "clear message" } with the status that fits. */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { HTTP_STATUS, HubError } from '../errors.js';
-import { describeError } from '../validate.js';
+import { HTTP_STATUS, HubError } from '../../hub/errors.js';
+import { describeError } from '../../hub/validate.js';
 
 export const ErrorBody = Type.Object({ error: Type.String() }, { $id: 'Error' });
 

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { HubError } from '../../errors.js';
+import { HubError } from '../../../hub/errors.js';
 import type { ApiContext } from '../context.js';
 import { jsonSender } from './events.js';
 

@@ -1,13 +1,21 @@
 /**
- * Bearer-token auth, denied by default: every route needs the token but the public ones below.
- * Decided on the route Fastify matched, never on the raw URL (which could be percent-encoded).
+ * Bearer-token auth, denied by default: every route needs the token but those that say they are
+ * public (the health check) and the API's documentation. Decided on the route Fastify matched,
+ * never on the raw URL (which could be percent-encoded).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { tokenMatches } from '../auth/admin-token.js';
+import { tokenMatches } from '../../hub/auth/admin-token.js';
 
-/** Routes anyone may call: the health check and the API's documentation. */
-function isPublic(method: string, route: string): boolean {
-  return (method === 'GET' && route === '/api/health') || route === '/docs' || route.startsWith('/docs/');
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Answered without a token. */
+    public?: boolean;
+  }
+}
+
+function isPublic(req: FastifyRequest): boolean {
+  const route = req.routeOptions.url ?? '';
+  return req.routeOptions.config.public === true || route === '/docs' || route.startsWith('/docs/');
 }
 
 function presented(req: FastifyRequest): string | undefined {
@@ -23,9 +31,8 @@ function presented(req: FastifyRequest): string | undefined {
 
 export function installAuth(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (req, reply) => {
-    const route = req.routeOptions.url;
     // No route matched: the 404 answer gives nothing away.
-    if (route === undefined || isPublic(req.method, route)) return;
+    if (req.routeOptions.url === undefined || isPublic(req)) return;
     const given = presented(req);
     if (given === undefined) return reply.code(401).send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
     if (!tokenMatches(token, given)) return reply.code(401).send({ error: 'invalid token' });

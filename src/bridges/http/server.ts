@@ -1,29 +1,26 @@
-/** The HTTP API (Fastify): auth, errors, OpenAPI at /docs, one plugin per resource. */
+/**
+ * The HTTP API (Fastify): auth, errors, OpenAPI at /docs, a route for every operation of the table,
+ * and the streams beside it (WebSockets, uploads, job output), one plugin each.
+ */
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import type { Extension } from '../extension.js';
-import { ajv, ajvText } from '../validate.js';
+import type { Extension } from '../../hub/extension.js';
+import { ajv, ajvText } from '../../hub/validate.js';
 import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
-import { agentRoutes } from './routes/agents.js';
-import { deviceRoutes } from './routes/devices.js';
-import { discoveryRoutes } from './routes/discovery.js';
+import { operationRoutes } from './operation-routes.js';
 import { eventRoutes } from './routes/events.js';
-import { healthRoutes } from './routes/health.js';
-import { importRoutes } from './routes/import.js';
-import { jobRoutes } from './routes/jobs.js';
-import { infoRoutes } from './routes/info.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { taskRoutes } from './routes/tasks.js';
+import { jobOutputRoutes } from './routes/job-output.js';
+import { deviceStreamRoutes } from './routes/device-streams.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
-/** Every resource's routes. A new resource is one file in routes/ plus one line here. */
-const ROUTES: RoutePlugin[] = [healthRoutes, infoRoutes, metricsRoutes, eventRoutes, discoveryRoutes, agentRoutes, importRoutes, taskRoutes, jobRoutes, deviceRoutes];
+/** The routes that are streams, not operations. A new one is one file in routes/ plus one line here. */
+const STREAMS: RoutePlugin[] = [eventRoutes, jobOutputRoutes, deviceStreamRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -51,7 +48,7 @@ export class HttpServer implements Extension {
     });
     await app.register(swagger, {
       openapi: {
-        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health needs Authorization: Bearer <token>.' },
+        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health needs Authorization: Bearer <token>. Every JSON operation is also the MQTT bridge path its description names.' },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
         security: [{ bearer: [] }],
       },
@@ -62,7 +59,8 @@ export class HttpServer implements Extension {
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
     installAuth(app, this.ctx.token);
     installErrorHandling(app);
-    for (const routes of ROUTES) await app.register(async (scope) => routes(scope, this.ctx));
+    await app.register(operationRoutes(this.ctx.operations));
+    for (const routes of STREAMS) await app.register(async (scope) => routes(scope, this.ctx));
     await app.listen({ host: this.host, port: this.port });
     this.boundPort = (app.server.address() as AddressInfo).port;
     this.app = app;

@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { BUS_EVENT_NAMES } from '../../bus.js';
+import { BUS_EVENT_NAMES } from '../../../hub/events.js';
 import type { ApiContext } from '../context.js';
 
 /** What may wait in a client's send buffer before it counts as too slow. */

@@ -1,0 +1,19 @@
+/** What the HTTP bridge uses: the operation table for every operation, and the few core pieces its streams need. */
+import type { EventBus } from '../../hub/events.js';
+import type { DeviceManager } from '../../hub/devices/manager.js';
+import type { HubInfo } from '../../hub/info.js';
+import type { JobManager } from '../../hub/jobs/manager.js';
+import type { Logger } from '../../hub/logger.js';
+import type { OperationTable } from '../../hub/operations/table.js';
+
+export interface ApiContext {
+  token: string;
+  operations: OperationTable;
+  bus: EventBus;
+  logger: Logger;
+  info(): HubInfo;
+  jobs: JobManager;
+  devices: DeviceManager;
+  /** Where uploaded files wait until they are sent. */
+  uploadsDir: string;
+}
