@@ -4,9 +4,9 @@
  * The list of paths comes from the hub itself, so a path added without a case here fails the suite.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BASE, startHub, type HubHandle } from './helpers/hub.js';
+import { startLineServer, type LineServer } from './helpers/line-server.js';
 import { startModbusServer, type ModbusServer } from './helpers/modbus-server.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { until } from './helpers/wait.js';
@@ -29,42 +29,15 @@ async function ask(probe: MqttProbe, path: string, body: unknown): Promise<Answe
   return JSON.parse(m.payload) as Answer;
 }
 
-/** A line device on TCP: answers `PING` with `PONG`. */
-async function pongServer(): Promise<{ server: Server; port: number }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    let buf = '';
-    s.on('data', (c) => {
-      buf += c.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (line === 'PING') s.write('PONG\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const close = server.close.bind(server);
-  server.close = (cb) => {
-    sockets.forEach((s) => s.destroy());
-    return close(cb);
-  };
-  return { server, port: (server.address() as { port: number }).port };
-}
-
 describe('bridge request paths', () => {
   let h: HubHandle;
   let probe: MqttProbe;
-  let peer: { server: Server; port: number };
+  let peer: LineServer;
   let modbus: ModbusServer;
   let n = 0;
 
   before(async () => {
-    peer = await pongServer();
+    peer = await startLineServer((line) => (line === 'PING' ? 'PONG\n' : undefined));
     modbus = await startModbusServer({ transport: 'tcp' });
     h = await startHub();
     probe = await MqttProbe.connect(h.brokerUrl, [`${BASE}/bridge/response/#`]);
@@ -72,7 +45,7 @@ describe('bridge request paths', () => {
   after(async () => {
     await probe.close();
     await h.stop();
-    await new Promise((r) => peer.server.close(r));
+    await peer.stop();
     await modbus.stop();
   });
 

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliEnv, runCli, spawnCli, startHub, type HubHandle } from './helpers/hub.js';
+import { startLineServer, type LineServer } from './helpers/line-server.js';
 import { startModbusServer, type ModbusServer } from './helpers/modbus-server.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
@@ -20,45 +20,16 @@ interface Device {
   telemetry: Record<string, unknown>;
 }
 
-/** A line meter on TCP: answers `PING` with `PONG V=12.5`; counts the connections it took. */
-class Meter {
-  connections = 0;
-  open = new Set<Socket>();
-  private server: Server = createServer((s) => {
-    this.connections++;
-    this.open.add(s);
-    s.on('close', () => this.open.delete(s));
-    s.on('error', () => undefined);
-    let buf = '';
-    s.on('data', (c) => {
-      buf += c.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        if (buf.slice(0, i).trim() === 'PING') s.write('PONG V=12.5\n');
-        buf = buf.slice(i + 1);
-      }
-    });
-  });
-  port = 0;
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-  async stop(): Promise<void> {
-    this.open.forEach((s) => s.destroy());
-    await new Promise((r) => this.server.close(r));
-  }
-}
-
 describe('hearth device', () => {
   let h: HubHandle;
   let env: Record<string, string>;
-  const meter = new Meter();
+  let meter: LineServer;
   let modbus: ModbusServer;
   let n = 0;
   const dir = tempDir();
   before(async () => {
-    await meter.start();
+    // A line meter: answers PING with PONG V=12.5.
+    meter = await startLineServer((line) => (line === 'PING' ? 'PONG V=12.5\n' : undefined));
     modbus = await startModbusServer({ transport: 'tcp' });
     h = await startHub();
     env = cliEnv(h);
@@ -124,15 +95,15 @@ describe('hearth device', () => {
 
   it('connect, disconnect and reconnect reach the peer', async () => {
     const id = await device(false);
-    const before = meter.connections;
+    const before = meter.sockets.length;
     const c = await cli('device', 'connect', id);
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, new RegExp(`^${id}: (connecting|connected)\\n$`));
     await state(id, 'connected');
-    assert.equal(meter.connections, before + 1);
+    assert.equal(meter.sockets.length, before + 1);
     const r = await cli('device', 'reconnect', id);
     assert.equal(r.code, 0, r.stderr);
-    await until('a second connection to the peer', () => meter.connections, (k) => k === before + 2);
+    await until('a second connection to the peer', () => meter.sockets.length, (k) => k === before + 2);
     await state(id, 'connected');
     const d = await cli('device', 'disconnect', id);
     assert.equal(d.code, 0, d.stderr);

@@ -4,11 +4,10 @@
  * polls them with M105 (the Marlin simulator with --no-autoreport).
  */
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { BASE } from '../helpers/hub.js';
-import { onCleanup } from '../helpers/cleanup.js';
 import { deviceHub } from '../helpers/devices.js';
+import { startLineServer, type LineServer } from '../helpers/line-server.js';
 import { openPtyPair, startSim } from '../helpers/pty.js';
 import { until } from '../helpers/wait.js';
 
@@ -20,34 +19,8 @@ interface Device {
   telemetry: Record<string, unknown>;
 }
 
-/**
- * A meter on a TCP port: says its voltage to each client that connects, answers `ID?` with
- * `TCP-METER`, and keeps the sockets so the test can cut them.
- */
-async function tcpMeter(): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    socket.write('V=231.5\r\n');
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        socket.write(line === 'ID?' ? 'TCP-METER\r\n' : 'ERR\r\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  onCleanup(async () => {
-    sockets.forEach((s) => s.destroy());
-    await new Promise((r) => server.close(r));
-  });
-  return { port: (server.address() as { port: number }).port, sockets };
-}
+/** A line meter on TCP: greets with a reading, answers `ID?`, refuses anything else. */
+const tcpMeter = (): Promise<LineServer> => startLineServer((line) => (line === 'ID?' ? 'TCP-METER\r\n' : 'ERR\r\n'), 'V=231.5\r\n');
 
 describe('device transports through the hub', () => {
   const dev = deviceHub<Device>();

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { importEcosystem } from '../agents/import.js';
 import { AgentCreate, AgentUpdate } from '../agents/schema.js';
 import type { AgentView } from '../agents/state.js';
-import { ById, Deleted, IdText, NoInput, Nullable, WithId } from './common.js';
+import { ById, deletion, IdText, NoInput, Nullable, thingAction, WithId } from './common.js';
 import { operation } from './operation.js';
 
 /** The agent as answered; every field is listed in the OpenAPI document, others pass through. */
@@ -49,7 +49,7 @@ const ImportAnswer = Type.Object({
   errors: Type.Array(Type.Object({ app: Type.String(), error: Type.String() })),
 });
 
-const said = (a: AgentView): string => `${a.id}: ${a.status}`;
+const say = (a: AgentView): string => `${a.id}: ${a.status}`;
 
 export const AGENT_OPERATIONS = [
   operation({
@@ -91,49 +91,10 @@ export const AGENT_OPERATIONS = [
     output: AgentViewSchema,
     handler: ({ id, ...changes }, hub) => hub.agents.update(id, changes),
   }),
-  operation({
-    name: 'agent/delete',
-    summary: 'Stop and delete an agent',
-    role: 'admin',
-    http: { method: 'DELETE', path: '/api/agents/:id' },
-    input: ById,
-    output: Deleted,
-    cli: { say: (o) => `deleted agent ${o.id}` },
-    handler: async (i, hub) => {
-      await hub.agents.delete(i.id);
-      return { id: i.id, deleted: true };
-    },
-  }),
-  operation({
-    name: 'agent/start',
-    summary: 'Start an agent (409 when it runs already)',
-    role: 'operator',
-    http: { method: 'POST', path: '/api/agents/:id/start' },
-    input: ById,
-    output: AgentViewSchema,
-    cli: { say: said },
-    handler: (i, hub) => hub.agents.startAgent(i.id),
-  }),
-  operation({
-    name: 'agent/stop',
-    summary: 'Stop an agent (409 when it is stopped already)',
-    role: 'operator',
-    http: { method: 'POST', path: '/api/agents/:id/stop' },
-    input: ById,
-    output: AgentViewSchema,
-    cli: { say: said },
-    handler: (i, hub) => hub.agents.stopAgent(i.id),
-  }),
-  operation({
-    name: 'agent/restart',
-    summary: 'Restart an agent',
-    role: 'operator',
-    http: { method: 'POST', path: '/api/agents/:id/restart' },
-    input: ById,
-    output: AgentViewSchema,
-    cli: { say: said },
-    handler: (i, hub) => hub.agents.restartAgent(i.id),
-  }),
+  deletion('agent', 'Stop and delete an agent', (hub, id) => hub.agents.delete(id)),
+  thingAction('agent', 'start', { summary: 'Start an agent (409 when it runs already)', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.startAgent(id) }),
+  thingAction('agent', 'stop', { summary: 'Stop an agent (409 when it is stopped already)', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.stopAgent(id) }),
+  thingAction('agent', 'restart', { summary: 'Restart an agent', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.restartAgent(id) }),
   operation({
     name: 'agent/logs',
     summary: 'The last lines an agent printed (follow them live on the /api/events WebSocket: type log.line)',

@@ -7,7 +7,7 @@ import type { PortInfo } from '../devices/link.js';
 import type { CommandResult } from '../devices/protocol.js';
 import { CommandText, DeviceCreate, DeviceUpdate, FieldValues } from '../devices/schema.js';
 import type { DeviceView } from '../devices/state.js';
-import { ById, Deleted, IdText, NoInput, Nullable, WithId } from './common.js';
+import { ById, deletion, IdText, NoInput, Nullable, thingAction, WithId } from './common.js';
 import { operation } from './operation.js';
 
 /** The device as answered; every field is listed in the OpenAPI document, others pass through. */
@@ -35,20 +35,11 @@ export const DeviceViewSchema = Type.Unsafe<DeviceView>(
 const PortSchema = Type.Unsafe<PortInfo>(Type.Object({ path: Type.String() }, { additionalProperties: true }));
 const CommandAnswer = Type.Unsafe<CommandResult>(Type.Object({ response: Type.Array(Type.String()), ms: Type.Number() }));
 
-const said = (d: DeviceView): string => `${d.id}: ${d.status}${d.reason ? ` (${d.reason})` : ''}`;
+const say = (d: DeviceView): string => `${d.id}: ${d.status}${d.reason ? ` (${d.reason})` : ''}`;
 
 /** connect, disconnect, reconnect: the same shape, each its own operation. */
 const connection = (verb: 'connect' | 'disconnect' | 'reconnect', summary: string) =>
-  operation({
-    name: `device/${verb}`,
-    summary,
-    role: 'operator',
-    http: { method: 'POST', path: `/api/devices/:id/${verb}` },
-    input: ById,
-    output: DeviceViewSchema,
-    cli: { say: said },
-    handler: (i, hub) => hub.devices[verb](i.id),
-  });
+  thingAction('device', verb, { summary, role: 'operator', output: DeviceViewSchema, say, act: (hub, id) => hub.devices[verb](id) });
 
 export const DEVICE_OPERATIONS = [
   operation({
@@ -100,19 +91,7 @@ export const DEVICE_OPERATIONS = [
     output: DeviceViewSchema,
     handler: ({ id, ...changes }, hub) => hub.devices.update(id, changes as DeviceUpdate),
   }),
-  operation({
-    name: 'device/delete',
-    summary: 'Disconnect and delete a device',
-    role: 'admin',
-    http: { method: 'DELETE', path: '/api/devices/:id' },
-    input: ById,
-    output: Deleted,
-    cli: { say: (o) => `deleted device ${o.id}` },
-    handler: async (i, hub) => {
-      await hub.devices.delete(i.id);
-      return { id: i.id, deleted: true };
-    },
-  }),
+  deletion('device', 'Disconnect and delete a device', (hub, id) => hub.devices.delete(id)),
   connection('connect', 'Connect a device'),
   connection('disconnect', 'Disconnect a device'),
   connection('reconnect', 'Connect a device again (after a change of cable or firmware)'),

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { JOB_STATUSES, type JobView } from '../jobs/types.js';
 import { TaskCreate, TaskUpdate } from '../tasks/schema.js';
 import type { TaskView } from '../tasks/state.js';
-import { ById, Deleted, IdText, NoInput, Nullable, WithId } from './common.js';
+import { ById, deletion, IdText, NoInput, Nullable, thingAction, WithId } from './common.js';
 import { JobViewSchema } from './jobs.js';
 import { operation } from './operation.js';
 
@@ -42,7 +42,7 @@ const Queued = Type.Object({ queued: Type.Literal(true), position: Type.Integer(
 const RunAnswer = Type.Unsafe<JobView | { queued: true; position: number }>(Type.Union([JobViewSchema, Queued]));
 
 const when = (iso: string | null): string => (iso ? new Date(iso).toLocaleString() : '-');
-const enabledSaid = (t: TaskView): string => `${t.id}: ${t.enabled ? 'enabled' : 'disabled'}`;
+const say = (t: TaskView): string => `${t.id}: ${t.enabled ? 'enabled' : 'disabled'}`;
 
 export const TASK_OPERATIONS = [
   operation({
@@ -94,19 +94,7 @@ export const TASK_OPERATIONS = [
     output: TaskViewSchema,
     handler: ({ id, ...changes }, hub) => hub.tasks.update(id, changes),
   }),
-  operation({
-    name: 'task/delete',
-    summary: 'Delete a task and its history',
-    role: 'admin',
-    http: { method: 'DELETE', path: '/api/tasks/:id' },
-    input: ById,
-    output: Deleted,
-    cli: { say: (o) => `deleted task ${o.id}` },
-    handler: async (i, hub) => {
-      await hub.tasks.delete(i.id);
-      return { id: i.id, deleted: true };
-    },
-  }),
+  deletion('task', 'Delete a task and its history', (hub, id) => hub.tasks.delete(id)),
   operation({
     name: 'task/run',
     summary: 'Run now (also while disabled): answers with the job, which runs on; or, with overlap queue while a run is going, where this run waits',
@@ -118,24 +106,12 @@ export const TASK_OPERATIONS = [
     // The job's trigger says where the run was asked for.
     handler: (i, hub, caller) => hub.tasks.runNow(i.id, caller.edge === 'http' ? 'manual' : 'mqtt'),
   }),
-  operation({
-    name: 'task/enable',
-    summary: 'Enable its schedule and triggers (409 when it is enabled already)',
-    role: 'operator',
-    http: { method: 'POST', path: '/api/tasks/:id/enable' },
-    input: ById,
-    output: TaskViewSchema,
-    cli: { say: enabledSaid },
-    handler: (i, hub) => hub.tasks.setEnabled(i.id, true),
-  }),
-  operation({
-    name: 'task/disable',
+  thingAction('task', 'enable', { summary: 'Enable its schedule and triggers (409 when it is enabled already)', role: 'operator', output: TaskViewSchema, say, act: (hub, id) => hub.tasks.setEnabled(id, true) }),
+  thingAction('task', 'disable', {
     summary: 'Disable its schedule and triggers; drops queued runs and a pending retry (409 when it is disabled already)',
     role: 'operator',
-    http: { method: 'POST', path: '/api/tasks/:id/disable' },
-    input: ById,
     output: TaskViewSchema,
-    cli: { say: enabledSaid },
-    handler: (i, hub) => hub.tasks.setEnabled(i.id, false),
+    say,
+    act: (hub, id) => hub.tasks.setEnabled(id, false),
   }),
 ];
