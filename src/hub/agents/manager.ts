@@ -7,13 +7,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../events.js';
-import { rowWriter, type RowWriter } from '../db/row-writer.js';
-import { update } from '../db/statements.js';
+import { rowWriter } from '../db/row-writer.js';
 import { Agent, type AgentRow } from '../db/schema.js';
 import { conflict } from '../errors.js';
 import type { Extension } from '../extension.js';
 import { applyDeclared } from '../kinds/declared.js';
 import { EndOfTurn } from '../kinds/end-of-turn.js';
+import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
 import type { Logger } from '../logger.js';
 import type { MqttAccess } from '../mqtt-access.js';
@@ -46,7 +46,7 @@ const LIVE: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'b
 export class AgentManager implements Extension {
   readonly name = 'agents';
   private readonly repo: Repository<AgentRow>;
-  private readonly writer: RowWriter;
+  private readonly rows: ThingRows<'agent'>;
   private readonly agents = new ThingSet<AgentRuntime>('agent');
   private readonly cgroups: CgroupLimits | null;
   private sampler: NodeJS.Timeout | null = null;
@@ -60,7 +60,7 @@ export class AgentManager implements Extension {
 
   constructor(private readonly d: AgentManagerDeps) {
     this.repo = d.db.getRepository(Agent);
-    this.writer = rowWriter(d.db);
+    this.rows = new ThingRows(rowWriter(d.db), 'agent');
     this.cgroups = d.cgroup.usable && d.cgroup.path ? new CgroupLimits(d.cgroup.path) : null;
   }
 
@@ -291,10 +291,9 @@ export class AgentManager implements Extension {
   }
 
   /**
-   * Writes the kernel's current view of the process, plus `patch` (desired, last_run): the state
-   * columns only, in one UPDATE, a prepared statement that on SQLite has landed when this returns
-   * (what crash recovery needs, without a turn of the event loop before acting). The definition
-   * is written by create and update. A change of desired is published by the act that follows it.
+   * Writes the kernel's current view of the process, plus `patch` (desired, last_run), through
+   * ThingRows: landed before the act that follows (what crash recovery needs). The definition is
+   * written by create and update. A change of desired is published by the act that follows it.
    */
   private async persist(rt: AgentRuntime, patch: Partial<Pick<AgentRow, 'desired' | 'last_run'>>): Promise<void> {
     const s = rt.program.snapshot;
@@ -311,7 +310,7 @@ export class AgentManager implements Extension {
       updated_at: Date.now(),
     };
     rt.row = { ...rt.row, ...state };
-    await this.writer.writeNow(() => [update('agent', state, { id: rt.id })]);
+    await this.rows.write(rt.id, state);
   }
 
   private scheduleSample(): void {

@@ -45,7 +45,7 @@ export type Statement =
   | { delete: TableName; ids: number[] };
 
 /** `S`, refusing any key that is not a column of `Row` (even from a variable, not only a literal). */
-type Exact<Row, S> = S & { [K in Exclude<keyof S, keyof Row>]: never };
+export type Exact<Row, S> = S & { [K in Exclude<keyof S, keyof Row>]: never };
 
 export function insert<T extends TableName, V extends Tables[T]>(table: T, values: Exact<Tables[T], V>): Statement {
   return { insert: table, values: encode(table, values) };

@@ -6,9 +6,11 @@
 import { rm } from 'node:fs/promises';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../events.js';
+import { rowWriter } from '../db/row-writer.js';
 import { Device, type DeviceRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { applyDeclared } from '../kinds/declared.js';
+import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
 import type { Extension } from '../extension.js';
 import type { JobManager } from '../jobs/manager.js';
@@ -52,12 +54,14 @@ interface Entry {
 export class DeviceManager implements Extension {
   readonly name = 'devices';
   private readonly repo: Repository<DeviceRow>;
+  private readonly rows: ThingRows<'device'>;
   private readonly devices = new ThingSet<Entry>('device');
   /** Set by stop(): state is written once, at the end, not by each status change on the way. */
   private closing = false;
 
   constructor(private readonly d: DeviceManagerDeps) {
     this.repo = d.db.getRepository(Device);
+    this.rows = new ThingRows(rowWriter(d.db), 'device');
   }
 
   async start(): Promise<void> {
@@ -309,7 +313,7 @@ export class DeviceManager implements Extension {
       updated_at: Date.now(),
     };
     e.row = { ...e.row, ...state };
-    await this.repo.update({ id: e.row.id }, state);
+    await this.rows.write(e.row.id, state);
     if (patch.desired) this.publish(e);
   }
 }

@@ -16,6 +16,7 @@ import { conflict, invalid } from '../errors.js';
 import type { Extension } from '../extension.js';
 import { applyDeclared } from '../kinds/declared.js';
 import { EndOfTurn } from '../kinds/end-of-turn.js';
+import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
 import type { JobManager } from '../jobs/manager.js';
 import { FINISHED, type JobView } from '../jobs/types.js';
@@ -71,6 +72,7 @@ export class TaskManager implements Extension {
   readonly name = 'tasks';
   private readonly repo: Repository<TaskRow>;
   private readonly writer: RowWriter;
+  private readonly rows: ThingRows<'task'>;
   // "history" would be shadowed by GET /api/tasks/history.
   private readonly tasks = new ThingSet<Live>('task', ['history']);
   /** What actions may use of the hub; built once. */
@@ -90,6 +92,7 @@ export class TaskManager implements Extension {
   constructor(private readonly d: TaskManagerDeps) {
     this.repo = d.db.getRepository(Task);
     this.writer = rowWriter(d.db);
+    this.rows = new ThingRows(this.writer, 'task');
     const a = d.agents;
     this.actionDeps = {
       mqtt: d.mqtt,
@@ -168,7 +171,7 @@ export class TaskManager implements Extension {
     };
     t.row = { ...t.row, ...patch };
     // Only these columns: a run ending meanwhile writes its own (last_run, last_result).
-    await this.repo.save({ id, ...patch });
+    await this.rows.write(id, patch);
     this.reschedule(t);
     return this.get(id);
   }
@@ -189,7 +192,7 @@ export class TaskManager implements Extension {
     if (t.row.enabled === enabled) throw conflict(`task ${id} is already ${enabled ? 'enabled' : 'disabled'}`);
     const patch = { enabled, definition: { ...t.row.definition, enabled }, updated_at: Date.now() };
     t.row = { ...t.row, ...patch };
-    await this.repo.save({ id, ...patch });
+    await this.rows.write(id, patch);
     if (!enabled) this.dropPending(t);
     this.reschedule(t);
     return this.get(id);
