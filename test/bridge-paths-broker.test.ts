@@ -7,30 +7,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { startMosquitto } from './helpers/mosquitto.js';
-import { MqttProbe } from './helpers/mqtt-probe.js';
+import { MqttProbe, type BridgeAnswer } from './helpers/mqtt-probe.js';
 import { until } from './helpers/wait.js';
 
-interface Answer {
-  status: 'ok' | 'error';
-  data?: unknown;
-  error?: string;
-  transaction?: unknown;
-}
 
-let transactions = 0;
-async function ask(probe: MqttProbe, path: string, body: object): Promise<Answer> {
-  const transaction = `tx-${++transactions}`;
-  const since = probe.mark();
-  await probe.publish(`${BASE}/bridge/request/${path}`, JSON.stringify({ ...body, transaction }));
-  const m = await probe.next(`${BASE}/bridge/response/${path}`, (x) => (JSON.parse(x.payload) as Answer).transaction === transaction, { since, timeoutMs: 20_000 });
-  return JSON.parse(m.payload) as Answer;
-}
+const ask = (probe: MqttProbe, path: string, body: object): Promise<BridgeAnswer> => probe.ask(BASE, path, body, 20_000);
 
 /** Asks for a restart and waits until the hub has been offline and is online again. */
 async function restart(probe: MqttProbe): Promise<void> {
   const since = probe.mark();
   const a = await ask(probe, 'restart', {});
-  assert.deepEqual([a.status, a.data, a.transaction], ['ok', { restarting: true }, `tx-${transactions}`]);
+  assert.deepEqual([a.status, a.data, a.transaction], ['ok', { restarting: true }, probe.lastTransaction]);
   const offline = await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'offline', { since });
   await probe.next(`${BASE}/bridge/state`, (m) => m.payload === 'online', { since: probe.messages.indexOf(offline) + 1, timeoutMs: 20_000 });
 }

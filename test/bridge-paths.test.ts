@@ -8,26 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { startLineServer, type LineServer } from './helpers/line-server.js';
 import { startModbusServer, type ModbusServer } from './helpers/modbus-server.js';
-import { MqttProbe } from './helpers/mqtt-probe.js';
+import { MqttProbe, type BridgeAnswer } from './helpers/mqtt-probe.js';
 import { until } from './helpers/wait.js';
 
-interface Answer {
-  status: 'ok' | 'error';
-  data?: unknown;
-  error?: string;
-  transaction?: unknown;
-}
+type Answer = BridgeAnswer;
 type Thing = Record<string, unknown> & { id: string; status?: string; pid?: number | null; enabled?: boolean; connected?: boolean; definition?: Record<string, unknown> };
 
-let transactions = 0;
-/** Sends one request with a fresh transaction and returns the answer that echoes it. */
-async function ask(probe: MqttProbe, path: string, body: unknown): Promise<Answer> {
-  const transaction = `tx-${++transactions}`;
-  const since = probe.mark();
-  await probe.publish(`${BASE}/bridge/request/${path}`, JSON.stringify({ ...(body as object), transaction }));
-  const m = await probe.next(`${BASE}/bridge/response/${path}`, (x) => (JSON.parse(x.payload) as Answer).transaction === transaction, { since });
-  return JSON.parse(m.payload) as Answer;
-}
+const ask = (probe: MqttProbe, path: string, body: unknown): Promise<Answer> => probe.ask(BASE, path, body as object);
 
 describe('bridge request paths', () => {
   let h: HubHandle;

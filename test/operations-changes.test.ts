@@ -8,21 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATIONS } from '../src/hub/operations/index.js';
-import { httpParts, pathFields, type Operation } from '../src/hub/operations/operation.js';
 import { BASE, created, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { overHttp } from './helpers/operations.js';
 
 type Edge = 'edgeweb' | 'edgemqtt';
-interface Answer {
-  status: 'ok' | 'error';
-  data?: unknown;
-  error?: string;
-  transaction?: unknown;
-}
-
 let h: HubHandle;
 let probe: MqttProbe;
-let sent = 0;
+/** Numbers the twins, so each test's are its own. */
+let made = 0;
 
 /** Makes a thing of this kind for one edge; its id. */
 const thing = async (kind: 'agent' | 'task' | 'device', edge: Edge, extra: Record<string, unknown> = {}): Promise<string> => {
@@ -31,7 +25,7 @@ const thing = async (kind: 'agent' | 'task' | 'device', edge: Edge, extra: Recor
     task: { enabled: false, interval_s: 3600, action: { type: 'command', command: 'true' } },
     device: { protocol: 'line', autoconnect: false, connection: { transport: 'tcp', host: '127.0.0.1', port: 9 } },
   };
-  return (await created<{ id: string }>(h, `/api/${kind}s`, { name: `${kind} ${sent++} ${edge}`, ...bodies[kind], ...extra })).id;
+  return (await created<{ id: string }>(h, `/api/${kind}s`, { name: `${kind} ${made++} ${edge}`, ...bodies[kind], ...extra })).id;
 };
 
 /** The input each edge gets, made fresh for it. */
@@ -67,23 +61,6 @@ const MOMENTARY: Record<string, string> = {
   restart: 'restarts the hub',
 };
 
-async function overMqtt(name: string, input: Record<string, unknown>): Promise<Answer> {
-  const transaction = `c-${++sent}`;
-  const since = probe.mark();
-  await probe.publish(`${BASE}/bridge/request/${name}`, JSON.stringify({ ...input, transaction }));
-  const m = await probe.next(`${BASE}/bridge/response/${name}`, (x) => (JSON.parse(x.payload) as Answer).transaction === transaction, { since });
-  return JSON.parse(m.payload) as Answer;
-}
-
-async function overHttp(op: Operation, input: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
-  const inPath = pathFields(op.http.path);
-  const path = op.http.path.replace(/:([a-z_]+)/g, (_m, k: string) => encodeURIComponent(String(input[k])));
-  const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !inPath.includes(k)));
-  const parts = httpParts(op);
-  const body = parts.body !== null && 'field' in parts.body ? rest[parts.body.field] : Object.keys(rest).length ? rest : undefined;
-  return h.api(op.http.method, path, body);
-}
-
 /** The answer with the edge's name and the clock taken out. */
 function alike(value: unknown): unknown {
   const text = JSON.stringify(value, (k, v: unknown) => (['created_at', 'updated_at', 'next_run', 'next_runs'].includes(k) ? undefined : v));
@@ -108,8 +85,8 @@ describe('changes over HTTP and MQTT', () => {
   for (const [name, inputOf] of Object.entries(COMPARED)) {
     it(`${name}: answers the same over HTTP and MQTT`, async () => {
       const op = OPERATIONS.find((o) => o.name === name)!;
-      const web = await overHttp(op, await inputOf('edgeweb'));
-      const mqtt = await overMqtt(name, await inputOf('edgemqtt'));
+      const web = await overHttp(h, op, await inputOf('edgeweb'));
+      const mqtt = await probe.ask(BASE, name, await inputOf('edgemqtt'));
       assert.equal(mqtt.status, 'ok', mqtt.error);
       assert.ok(web.status < 300, JSON.stringify(web.body));
       assert.deepEqual(alike(web.body), alike(mqtt.data));

@@ -11,43 +11,11 @@ import { OPERATIONS } from '../src/hub/operations/index.js';
 import { httpParts, pathFields, type Operation } from '../src/hub/operations/operation.js';
 import { BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { overHttp } from './helpers/operations.js';
 import { until } from './helpers/wait.js';
-
-interface Answer {
-  status: 'ok' | 'error';
-  data?: unknown;
-  error?: string;
-  transaction?: unknown;
-}
 
 let h: HubHandle;
 let probe: MqttProbe;
-let sent = 0;
-
-async function overMqtt(name: string, input: Record<string, unknown>): Promise<Answer> {
-  const transaction = `p-${++sent}`;
-  const since = probe.mark();
-  await probe.publish(`${BASE}/bridge/request/${name}`, JSON.stringify({ ...input, transaction }));
-  const m = await probe.next(`${BASE}/bridge/response/${name}`, (x) => (JSON.parse(x.payload) as Answer).transaction === transaction, { since });
-  return JSON.parse(m.payload) as Answer;
-}
-
-/**
- * The same input as an HTTP request, built by this test (not by the hub's own mapping): path
- * fields in the path, everything else in the query (GET, DELETE) or the body.
- */
-async function overHttp(op: Operation, input: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
-  const inPath = pathFields(op.http.path);
-  const path = op.http.path.replace(/:([a-z_]+)/g, (_m, k: string) => encodeURIComponent(String(input[k])));
-  const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !inPath.includes(k)));
-  if (op.http.method === 'GET' || op.http.method === 'DELETE') {
-    const q = new URLSearchParams(Object.entries(rest).map(([k, v]) => [k, String(v)])).toString();
-    return h.api(op.http.method, q ? `${path}?${q}` : path);
-  }
-  const parts = httpParts(op);
-  const body = parts.body !== null && 'field' in parts.body ? rest[parts.body.field] : Object.keys(rest).length ? rest : undefined;
-  return h.api(op.http.method, path, body);
-}
 
 /** Input naming things that exist (or, with `missing`, things that do not). */
 function inputFor(op: Operation, things: Record<string, string | number>, missing = false): Record<string, unknown> {
@@ -108,7 +76,7 @@ describe('the operation table', () => {
       const body = httpParts(op).body;
       // An operation whose body is one field refuses a request without it; any other refuses a field it does not know.
       const input = body !== null && 'field' in body ? inputFor(op, things) : { ...inputFor(op, things), bogus_field: 1 };
-      const [web, mqtt] = [await overHttp(op, input), await overMqtt(op.name, input)];
+      const [web, mqtt] = [await overHttp(h, op, input), await probe.ask(BASE, op.name, input)];
       assert.equal(web.status, 400, JSON.stringify(web.body));
       assert.equal(mqtt.status, 'error');
       assert.equal((web.body as { error: string }).error, mqtt.error);
@@ -120,7 +88,7 @@ describe('the operation table', () => {
         // The body's own required fields, so that only the missing thing is wrong.
         if (op.name === 'device/command') input.command = 'PING';
         if (op.name === 'device/write') input.values = { x: 1 };
-        const [web, mqtt] = [await overHttp(op, input), await overMqtt(op.name, input)];
+        const [web, mqtt] = [await overHttp(h, op, input), await probe.ask(BASE, op.name, input)];
         assert.equal(mqtt.status, 'error');
         assert.equal((web.body as { error: string }).error, mqtt.error);
         assert.equal(web.status, 404, mqtt.error);
@@ -132,7 +100,7 @@ describe('the operation table', () => {
         // Fixed instants: a duration ago would be another instant for each read.
         const window = { since: new Date(Date.now() - 3600_000).toISOString(), until: new Date(Date.now() + 60_000).toISOString() };
         const input = { ...inputFor(op, things), ...(op.name === 'metrics/history' ? window : {}) };
-        const [web, mqtt] = [await overHttp(op, input), await overMqtt(op.name, input)];
+        const [web, mqtt] = [await overHttp(h, op, input), await probe.ask(BASE, op.name, input)];
         assert.equal(mqtt.status, 'ok', mqtt.error);
         assert.equal(web.status, 200, JSON.stringify(web.body));
         assert.deepEqual(steady(web.body), steady(mqtt.data));
@@ -142,7 +110,7 @@ describe('the operation table', () => {
 
   it('gives two creates of one name at once, one over each edge, two ids', async () => {
     const body = { name: 'twin', enabled: false, action: { type: 'command', command: 'true' } };
-    const [web, mqtt] = await Promise.all([h.api<{ id: string }>('POST', '/api/tasks', body), overMqtt('task/create', body)]);
+    const [web, mqtt] = await Promise.all([h.api<{ id: string }>('POST', '/api/tasks', body), probe.ask(BASE, 'task/create', body)]);
     assert.equal(web.status, 201, JSON.stringify(web.body));
     assert.equal(mqtt.status, 'ok', mqtt.error);
     const ids = [web.body.id, (mqtt.data as { id: string }).id].sort();

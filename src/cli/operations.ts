@@ -12,7 +12,7 @@ import { CliError } from './api-client.js';
 import { jsonArg } from './json-arg.js';
 
 /** The request an operation's input makes: path fields in the path, the rest in the query or body. */
-export function requestOf(op: Operation, input: Record<string, unknown>): { method: string; path: string; body?: unknown } {
+function requestOf(op: Operation, input: Record<string, unknown>): { method: string; path: string; body?: unknown } {
   const parts = httpParts(op);
   const path = op.http.path.replace(/:([a-z_]+)/g, (_m, k: string) => encodeURIComponent(String(input[k] ?? '')));
   const query = new URLSearchParams();
@@ -25,7 +25,7 @@ export function requestOf(op: Operation, input: Record<string, unknown>): { meth
   return { method: op.http.method, path: url, body };
 }
 
-export function operationNamed(name: string): Operation {
+function operationNamed(name: string): Operation {
   const op = OPERATIONS.find((o) => o.name === name);
   if (!op) throw new Error(`no operation ${name}`);
   return op;

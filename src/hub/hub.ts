@@ -45,7 +45,10 @@ export class Hub {
   readonly bus: EventBus;
   readonly things: ThingRegistry;
   /** Every operation, for every edge; handlers reach the managers of the current start. */
-  readonly operations = new OperationTable(OPERATIONS, () => this.operationContext());
+  readonly operations = new OperationTable(OPERATIONS, () => {
+    if (!this.context) throw new HubError('unavailable', 'the hub is starting or stopping');
+    return this.context;
+  });
   readonly commands = new CommandRegistry();
   readonly token: string;
   private db: DataSource | null = null;
@@ -79,36 +82,25 @@ export class Hub {
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
   }
 
-  private history: MetricHistory | null = null;
-  private visibility: DiscoveryVisibility | null = null;
+  /** What the operations reach: the managers of the current start (null while none is complete). */
+  private context: OperationContext | null = null;
 
-  private operationContext(): OperationContext {
-    const { agents, tasks, jobs, devices, visibility, history } = this;
-    if (!agents || !tasks || !jobs || !devices || !visibility || !history) throw new HubError('unavailable', 'the hub is starting or stopping');
-    return {
-      hub: {
-        info: () => this.info(),
-        health: () => this.health(),
-        latestMetrics: () => this.metrics?.latest ?? null,
-        setLogLevel: (level) => this.setLogLevel(level),
-        // After the answer has gone out.
-        restart: () =>
-          setImmediate(() =>
-            void this.restart().catch((e: unknown) => {
-              // Half-stopped and unable to start again: better gone, so a supervisor starts it afresh.
-              this.logger.fatal({ err: e }, 'the hub could not restart');
-              process.exit(1);
-            }),
-          ),
-      },
-      agents,
-      tasks,
-      jobs,
-      devices,
-      visibility,
-      history,
-    };
-  }
+  /** The hub itself, as its operations see it. */
+  private readonly controls: OperationContext['hub'] = {
+    info: () => this.info(),
+    health: () => this.health(),
+    latestMetrics: () => this.metrics?.latest ?? null,
+    setLogLevel: (level) => this.setLogLevel(level),
+    // After the answer has gone out.
+    restart: () =>
+      setImmediate(() =>
+        void this.restart().catch((e: unknown) => {
+          // Half-stopped and unable to start again: better gone, so a supervisor starts it afresh.
+          this.logger.fatal({ err: e }, 'the hub could not restart');
+          process.exit(1);
+        }),
+      ),
+  };
 
   get settings(): LoadedConfig['settings'] {
     return this.config.settings;
@@ -123,9 +115,7 @@ export class Hub {
     this.db = await openDatabase({ dataDir: s.dataDir, url: s.databaseUrl });
     const visibility = new DiscoveryVisibility(this.db, this.bus);
     await visibility.load();
-    this.visibility = visibility;
     const history = new MetricHistory(this.db, s.metricsRetentionDays);
-    this.history = history;
     const entityContext: EntityContext = {
       nodeId: s.nodeId,
       base: `${s.baseTopic}/${s.nodeId}`,
@@ -186,6 +176,7 @@ export class Hub {
       declared: this.declaredDevices,
     });
     registerDeviceCommands(this.commands, this.operations);
+    this.context = { hub: this.controls, agents: this.agents, tasks: this.tasks, jobs: this.jobs, devices: this.devices, visibility, history };
     this.http = new HttpServer(
       {
         token: this.token,

@@ -10,8 +10,20 @@ export interface Seen {
   properties?: { correlationData?: Buffer | undefined } | undefined;
 }
 
+/** A bridge response: `{ status, data | error, transaction }`. */
+export interface BridgeAnswer<T = unknown> {
+  status: 'ok' | 'error';
+  data?: T;
+  error?: string;
+  transaction?: unknown;
+}
+
+let transactions = 0;
+
 export class MqttProbe {
   readonly messages: Seen[] = [];
+  /** The transaction of the last bridge request ask() sent. */
+  lastTransaction = '';
   private waiters: Array<{ match: (m: Seen) => boolean; resolve: (m: Seen) => void }> = [];
 
   private constructor(readonly client: MqttClient) {
@@ -68,6 +80,19 @@ export class MqttProbe {
   /** The first matching message seen so far or still to come (retained states, earlier answers). */
   async seenOrNext(filter: string, test: (m: Seen) => boolean = () => true, timeoutMs = 10_000): Promise<Seen> {
     return this.next(filter, test, { timeoutMs, since: 0 });
+  }
+
+  /**
+   * Sends a bridge request under `base` with a transaction of its own and waits for the answer
+   * that echoes it (the probe must be subscribed to `<base>/bridge/response/#` or `#`).
+   */
+  async ask<T = unknown>(base: string, path: string, body: object, timeoutMs = 10_000): Promise<BridgeAnswer<T>> {
+    const transaction = `tx-${++transactions}`;
+    this.lastTransaction = transaction;
+    const since = this.mark();
+    await this.publish(`${base}/bridge/request/${path}`, JSON.stringify({ ...body, transaction }));
+    const m = await this.next(`${base}/bridge/response/${path}`, (x) => (JSON.parse(x.payload) as BridgeAnswer).transaction === transaction, { since, timeoutMs });
+    return JSON.parse(m.payload) as BridgeAnswer<T>;
   }
 
   /** The latest payload seen on exactly this topic. */

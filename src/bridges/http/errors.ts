@@ -2,7 +2,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { HTTP_STATUS, HubError } from '../../hub/errors.js';
-import { describeError } from '../../hub/validate.js';
+import { firstError } from '../../hub/validate.js';
 
 export const ErrorBody = Type.Object({ error: Type.String() }, { $id: 'Error' });
 
@@ -11,8 +11,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err instanceof HubError) return reply.code(HTTP_STATUS[err.kind]).send({ error: err.message });
     if (err.validation?.[0]) {
       const where = err.validationContext ?? 'request';
-      const e = err.validation[0];
-      const text = describeError(e as Parameters<typeof describeError>[0], where);
+      const text = firstError(err.validation as Parameters<typeof firstError>[0], where);
       return reply.code(400).send({ error: text.startsWith(where) ? text : `${where}: ${text}` });
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;

@@ -33,8 +33,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+type InputReader = (req: FastifyRequest) => Record<string, unknown>;
+
+/** Made once per operation: a restart in place builds the routes again, not their Ajv code. */
+const readers = new WeakMap<Operation, InputReader>();
+
 /** The operation's input from an HTTP request: path and query fields, and the body. */
-function inputReader(op: Operation): (req: FastifyRequest) => Record<string, unknown> {
+function inputReader(op: Operation): InputReader {
+  let reader = readers.get(op);
+  if (!reader) {
+    reader = makeInputReader(op);
+    readers.set(op, reader);
+  }
+  return reader;
+}
+
+function makeInputReader(op: Operation): InputReader {
   const parts = httpParts(op);
   const readText = textReader(op, parts);
   return (req) => {

@@ -19,10 +19,6 @@ export class ThingSet<T> {
     private readonly unavailable: readonly string[] = [],
   ) {}
 
-  get size(): number {
-    return this.items.size;
-  }
-
   has(id: string): boolean {
     return this.items.has(id);
   }
