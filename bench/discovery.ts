@@ -221,9 +221,20 @@ function computeOnly(things: ThingChange[]): number {
 // ---------------------------------------------------------------------------------------------
 
 export async function benchDiscovery(): Promise<Result> {
-  const broker = new EmbeddedBroker({ host: '127.0.0.1', port: 0, username: '', password: '' });
+  // Every client of the bench signs in as the hub: it publishes discovery, as the hub does.
+  const broker = new EmbeddedBroker({
+    host: '127.0.0.1',
+    port: 0,
+    base: ctx.base,
+    discoveryPrefix: ctx.discoveryPrefix,
+    hub: { username: 'hearth', password: 'bench', clientId: 'bench_hub' },
+    homeassistant: { username: 'homeassistant', password: 'bench-ha' },
+    anonymous: false,
+    auth: { bearer: async () => null, login: async () => null },
+    logger: createLogger('silent'),
+  });
   const port = await broker.start();
-  const url = `mqtt://127.0.0.1:${port}`;
+  const url = `mqtt://hearth:bench@127.0.0.1:${port}`;
   const opened: MqttClient[] = [];
   try {
     const connect = async (clientId: string): Promise<MqttClient> => {

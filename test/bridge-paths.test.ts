@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BASE, startHub, type HubHandle } from './helpers/hub.js';
+import { api, BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { startLineServer, type LineServer } from './helpers/line-server.js';
 import { startModbusServer, type ModbusServer } from './helpers/modbus-server.js';
 import { MqttProbe, type BridgeAnswer } from './helpers/mqtt-probe.js';
@@ -83,7 +83,7 @@ describe('bridge request paths', () => {
       ok: async () => {
         const d = (await ok('health_check', {})) as { healthy: boolean; checks: Record<string, { ok: boolean }> };
         assert.equal(d.healthy, true);
-        assert.deepEqual(Object.keys(d.checks).sort(), ['database', 'mqtt']);
+        assert.deepEqual(Object.keys(d.checks).sort(), ['database', 'disk', 'mqtt']);
       },
       bad: async () => [{ deep: 1 }, /unknown field "deep"/],
     },
@@ -316,7 +316,84 @@ describe('bridge request paths', () => {
       bad: async () => [{ id: 'ghost' }, /ghost/],
     },
     ...moreCases(),
+    ...userCases(),
   };
+
+  /** Users, tokens and the audit (login, refresh and a new token answer a secret: HTTP only, no bridge path). */
+  function userCases(): Record<string, { ok: () => Promise<void>; bad: () => Promise<[unknown, RegExp]> }> {
+    const user = async (role = 'viewer'): Promise<string> => {
+      const username = fresh();
+      assert.equal((await h.api('POST', '/api/users', { username, password: 'long enough password', role })).status, 201);
+      return username;
+    };
+    return {
+      'user/list': {
+        ok: async () => {
+          const name = await user();
+          assert.ok(((await ok('user/list', {})) as Array<{ username: string }>).some((u) => u.username === name));
+        },
+        bad: async () => [{ role: 'admin' }, /unknown field "role"/],
+      },
+      'user/get': {
+        ok: async () => {
+          const name = await user('operator');
+          assert.deepEqual(await ok('user/get', { username: name }), (await rest(`/api/users/${name}`)).body);
+        },
+        bad: async () => [{ username: 'ghost' }, /no user "ghost"/],
+      },
+      'user/create': {
+        ok: async () => {
+          const name = fresh();
+          await ok('user/create', { username: name, password: 'long enough password', role: 'operator' });
+          assert.equal((await rest<{ role: string }>(`/api/users/${name}`)).body.role, 'operator');
+        },
+        bad: async () => [{ username: 'short', password: 'short', role: 'viewer' }, /password: at least 8 characters/],
+      },
+      'user/update': {
+        ok: async () => {
+          const name = await user();
+          await ok('user/update', { username: name, role: 'admin' });
+          assert.equal((await rest<{ role: string }>(`/api/users/${name}`)).body.role, 'admin');
+        },
+        bad: async () => [{ username: await user(), role: 'root' }, /role/],
+      },
+      'user/delete': {
+        ok: async () => {
+          const name = await user();
+          await ok('user/delete', { username: name });
+          await absent(`/api/users/${name}`);
+        },
+        bad: async () => [{ username: 'ghost' }, /no user "ghost"/],
+      },
+      'auth/me': {
+        ok: async () => assert.deepEqual(await ok('auth/me', {}), { username: 'admin', role: 'admin', via: 'admin_token' }),
+        bad: async () => [{ who: 1 }, /unknown field "who"/],
+      },
+      'token/list': {
+        ok: async () => {
+          const made = await h.api<{ id: string }>('POST', '/api/tokens', { name: fresh() });
+          assert.ok(((await ok('token/list', {})) as Array<{ id: string }>).some((t) => t.id === made.body.id));
+        },
+        bad: async () => [{ all: true }, /unknown field "all"/],
+      },
+      'token/revoke': {
+        ok: async () => {
+          const made = await h.api<{ id: string; token: string }>('POST', '/api/tokens', { name: fresh() });
+          await ok('token/revoke', { id: made.body.id });
+          assert.equal((await api(h.http, made.body.token, 'GET', '/api/auth/me')).status, 401);
+        },
+        bad: async () => [{ id: '000000000000' }, /no token "000000000000"/],
+      },
+      'audit/list': {
+        ok: async () => {
+          const name = await user();
+          const entries = (await ok('audit/list', { username: 'admin', operation: 'user/create', limit: 1 })) as Array<{ thing: string }>;
+          assert.deepEqual(entries.map((e) => e.thing), [name]);
+        },
+        bad: async () => [{ limit: 5000 }, /limit: must be <= 1000/],
+      },
+    };
+  }
 
   /** The paths of the jobs, logs, metrics, discovery and import. */
   function moreCases(): Record<string, { ok: () => Promise<void>; bad: () => Promise<[unknown, RegExp]> }> {
@@ -397,8 +474,10 @@ describe('bridge request paths', () => {
         ok: async () => {
           const id = await task({ interval_s: 3600 });
           const deviceId = `hearth_testnode_task_${id}`;
-          // The user deletes the device in Home Assistant: its config is emptied.
-          await probe.publish(`homeassistant/device/${deviceId}/config`, '', { retain: true });
+          // The user deletes the device in Home Assistant: its user empties the config.
+          const ha = await MqttProbe.connect(h.brokerUrl, [], h.brokerUsers!.homeassistant);
+          await ha.publish(`homeassistant/device/${deviceId}/config`, '', { retain: true });
+          await ha.close();
           await until('it to be hidden', async () => (await rest<Array<{ device_id: string }>>('/api/discovery/hidden')).body, (rows) => rows.some((r) => r.device_id === deviceId));
           assert.deepEqual(await ok('discovery/show', { device_id: deviceId }), { device_id: deviceId, shown: true });
           assert.ok(!(await rest<Array<{ device_id: string }>>('/api/discovery/hidden')).body.some((r) => r.device_id === deviceId));

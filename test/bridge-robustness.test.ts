@@ -25,6 +25,7 @@ import { BASE, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { until } from './helpers/wait.js';
+import { SYSTEM } from '../src/hub/users/types.js';
 
 /** A logger that records warnings (and errors), for the code under test to report to. */
 function recordingLogger(): { logger: Logger; warnings: string[] } {
@@ -86,9 +87,9 @@ describe('bridge requests whose answer cannot be sent', () => {
     const { logger, warnings } = recordingLogger();
     const router = new RequestRouter('hearth/n1', table, () => Promise.reject(new Error('MQTT is not connected')), logger);
     const unhandled = await unhandledDuring(async () => {
-      await router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false, properties: {} } as never);
+      await router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false, properties: {} } as never, SYSTEM);
       // As the bridge calls it: nothing awaits it.
-      void router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false } as never);
+      void router.route('hearth/n1/bridge/request/ping', Buffer.from('{}'), { retain: false } as never, SYSTEM);
       await until('the second warning', () => warnings.length, (n) => n >= 2);
     });
     assert.deepEqual(unhandled, []);
@@ -351,7 +352,8 @@ describe('discovery publisher: things that go and come back at once', () => {
 describe('a device deleted in Home Assistant, then its thing', () => {
   it('clears its retained state and forgets it, so a new thing of that name is published', async () => {
     const h = await startHub();
-    const probe = await MqttProbe.connect(h.brokerUrl, ['homeassistant/#', `${BASE}/#`]);
+    // Home Assistant's user: the one that may clear a config.
+    const probe = await MqttProbe.connect(h.brokerUrl, ['homeassistant/#', `${BASE}/#`], h.brokerUsers!.homeassistant);
     try {
       const agent = await createAgent(h, { name: 'phoenix', command: 'sleep', args: ['3702'] });
       const device = `hearth_${NODE}_agent_${agent.id}`;
@@ -371,11 +373,11 @@ describe('a device deleted in Home Assistant, then its thing', () => {
       await until('the hidden row to go', async () => (await h.api<unknown[]>('GET', '/api/discovery/hidden')).body, (rows) => rows.length === 0);
 
       // A fresh subscriber: nothing retained on the state topic.
-      const fresh = await MqttProbe.connect(h.brokerUrl, [state, `${BASE}/test/marker`]);
+      const fresh = await MqttProbe.connect(h.brokerUrl, [state, 'test/marker']);
       try {
         // Retained messages come before the client's own marker.
-        await fresh.publish(`${BASE}/test/marker`, 'after');
-        await fresh.seenOrNext(`${BASE}/test/marker`);
+        await fresh.publish('test/marker', 'after');
+        await fresh.seenOrNext('test/marker');
         assert.equal(fresh.last(state), undefined, 'no retained state left behind');
       } finally {
         await fresh.close();

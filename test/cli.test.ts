@@ -23,7 +23,7 @@ describe('hearth CLI', () => {
     const h = await startHub();
     const bad = await runCli(['--url', h.http, '--token', 'nope', 'status']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /GET \/api\/info: 401 invalid token \(token from --token/);
+    assert.match(bad.stderr, /GET \/api\/info: 401 invalid token \(unknown, revoked or expired\) \(token from --token/);
     const port = await freePort();
     const none = await runCli(['--url', `http://127.0.0.1:${port}`, '--token', 'x', 'status']);
     assert.equal(none.code, 1);

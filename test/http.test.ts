@@ -22,7 +22,7 @@ describe('HTTP API', () => {
     assert.match(none.body.error, /missing bearer token/);
     const wrong = await api<{ error: string }>(h.http, 'not-the-token', 'GET', '/api/info');
     assert.equal(wrong.status, 401);
-    assert.deepEqual(wrong.body, { error: 'invalid token' });
+    assert.deepEqual(wrong.body, { error: 'invalid token (unknown, revoked or expired)' });
     // Percent-encoding the path reaches the same route: it needs the token all the same.
     for (const path of ['/%61pi/info', '/ap%69/agents', '/api/%61gents', '/api/agents/', '//api/info']) {
       const r = await api<{ error?: string }>(h.http, null, 'GET', path);

@@ -421,8 +421,12 @@ describe('/api/jobs routes', () => {
     const app = Fastify();
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
     installErrorHandling(app);
+    // Past the auth hook (test/users.test.ts covers it): the admin, whose calls the audit would record.
+    app.decorateRequest('principal', undefined);
+    app.addHook('onRequest', async (req) => void (req.principal = { username: 'admin', role: 'admin', via: 'admin_token' }));
+    const audit = { record: async () => undefined };
     // The job operations and their output routes, on a job manager of this test's own.
-    await app.register(operationRoutes(new OperationTable(JOB_OPERATIONS, () => ({ jobs }) as unknown as OperationContext)));
+    await app.register(operationRoutes(new OperationTable(JOB_OPERATIONS, () => ({ jobs, audit }) as unknown as OperationContext)));
     await app.register(async (scope) => jobOutputRoutes(scope, { jobs } as unknown as ApiContext));
     onCleanup(() => app.close());
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BASE, NODE, startHub } from './helpers/hub.js';
-import { MqttProbe } from './helpers/mqtt-probe.js';
+import { MqttProbe, withoutCredentials } from './helpers/mqtt-probe.js';
 import { freePort } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
@@ -65,7 +65,8 @@ describe('hub on the embedded broker', () => {
   it('publishes discovery and states again when Home Assistant comes online', async () => {
     // No sample in the test's time: any config or state that comes now is the republish.
     const h = await startHub({ HEARTH_METRICS_INTERVAL: '3600' });
-    const probe = await MqttProbe.connect(h.brokerUrl);
+    // Home Assistant's user: the one that may say Home Assistant is online.
+    const probe = await MqttProbe.connect(h.brokerUrl, ['#'], h.brokerUsers!.homeassistant);
     try {
       const retained = await probe.seenOrNext(`${BASE}/metrics`);
       await probe.seenOrNext(CONFIG);
@@ -99,7 +100,7 @@ describe('hub on the embedded broker', () => {
       assert.equal((info.data as { node_id: string }).node_id, NODE);
 
       const health = await ask('health_check', '');
-      assert.deepEqual(health, { status: 'ok', data: { healthy: true, checks: { mqtt: { ok: true }, database: { ok: true } } } });
+      assert.deepEqual(health, { status: 'ok', data: { status: 'ok', healthy: true, checks: { mqtt: { ok: true }, database: { ok: true }, disk: { ok: true } } } });
 
       const bad = await ask('info', '{not json');
       assert.equal(bad.status, 'error');
@@ -164,10 +165,11 @@ describe('hub on the embedded broker', () => {
     assert.equal((await h.api('GET', '/api/health')).status, 200);
   });
 
-  it('refuses MQTT clients without the broker credentials when they are set', async () => {
+  it('signs itself in with HEARTH_BROKER_USERNAME and _PASSWORD when they are set, and refuses wrong ones', async () => {
     const h = await startHub({ HEARTH_BROKER_USERNAME: 'ha', HEARTH_BROKER_PASSWORD: 's3cret' });
-    await assert.rejects(MqttProbe.connect(h.brokerUrl, []), /Bad username or password|Not authorized|bad user/i);
-    await assert.rejects(MqttProbe.connect(h.brokerUrl, [], { username: 'ha', password: 'wrong' }), /Bad username or password|Not authorized|bad user/i);
+    assert.deepEqual(h.brokerUsers!.hub, { username: 'ha', password: 's3cret' });
+    await assert.rejects(MqttProbe.connect(withoutCredentials(h.brokerUrl), []), /Not authorized/i);
+    await assert.rejects(MqttProbe.connect(h.brokerUrl, [], { username: 'ha', password: 'wrong' }), /Bad username or password/i);
     const ok = await MqttProbe.connect(h.brokerUrl, [CONFIG], { username: 'ha', password: 's3cret' });
     try {
       await ok.seenOrNext(CONFIG);
@@ -178,7 +180,7 @@ describe('hub on the embedded broker', () => {
 
   it('stops publishing a device the user deleted in Home Assistant, until shown again', async () => {
     const h = await startHub();
-    const probe = await MqttProbe.connect(h.brokerUrl);
+    const probe = await MqttProbe.connect(h.brokerUrl, ['#'], h.brokerUsers!.homeassistant);
     try {
       await probe.seenOrNext(CONFIG);
       await probe.seenOrNext(`${BASE}/metrics`);

@@ -30,10 +30,13 @@ async function ask(probe: MqttProbe, base: string, path: string, body: unknown):
   return JSON.parse((await probe.next(`${base}/bridge/response/${path}`, () => true, { since: mark })).payload) as { status: string; data: Record<string, unknown> };
 }
 
+/** Outside the hub's topics, where any client may publish. */
+const MARKER = 'test/marker';
+
 /** Waits until the probe has every retained message: its own marker comes after them. */
-async function settled(probe: MqttProbe, marker: string): Promise<void> {
-  await probe.publish(marker, 'end');
-  await probe.seenOrNext(marker);
+async function settled(probe: MqttProbe): Promise<void> {
+  await probe.publish(MARKER, 'end');
+  await probe.seenOrNext(MARKER);
 }
 
 describe('HEARTH_BASE_TOPIC', () => {
@@ -84,12 +87,12 @@ describe('HEARTH_BASE_TOPIC', () => {
       await probe.publish(`hearth/${NODE}/agent/${agent.id}/set`, 'stop');
       // Handled in order: once a later request is answered, the earlier ones would have been too.
       await ask(probe, base, 'health_check', {});
-      await settled(probe, `${base}/test/marker`);
+      await settled(probe);
       const published = (m: Seen): boolean => !m.topic.startsWith(`hearth/${NODE}/bridge/request/`) && !m.topic.endsWith('/set');
       assert.deepEqual(probe.messages.slice(old).filter((m) => m.topic.startsWith('hearth/') && published(m)).map((m) => m.topic), []);
       assert.equal((await h.api<AgentView>('GET', `/api/agents/${agent.id}`)).body.status, 'running');
       // Nothing the hub ever published here is under the default base.
-      const outside = probe.messages.filter((m) => published(m) && !m.topic.startsWith(`${base}/`) && !m.topic.startsWith('homeassistant/'));
+      const outside = probe.messages.filter((m) => published(m) && m.topic !== MARKER && !m.topic.startsWith(`${base}/`) && !m.topic.startsWith('homeassistant/'));
       assert.deepEqual(outside.map((m) => m.topic), []);
       await h.stop();
     } finally {
@@ -105,13 +108,14 @@ describe('HEARTH_DISCOVERY_PREFIX', () => {
     // No sample in the test's time: a config or state that comes later is a republish.
     const h = await startHub({ HEARTH_DISCOVERY_PREFIX: prefix, HEARTH_METRICS_INTERVAL: '3600' });
     const agent = await createAgent(h, 'prefixed');
-    const probe = await MqttProbe.connect(h.brokerUrl, ['#']);
+    // Home Assistant's user: it says Home Assistant is online and clears a config.
+    const probe = await MqttProbe.connect(h.brokerUrl, ['#'], h.brokerUsers!.homeassistant);
     try {
       const hubConfig = `${prefix}/device/hearth_${NODE}/config`;
       const agentConfig = `${prefix}/device/hearth_${NODE}_agent_${agent.id}/config`;
       assert.ok(JSON.parse((await probe.seenOrNext(hubConfig)).payload).cmps.cpu);
       assert.equal(JSON.parse((await probe.seenOrNext(agentConfig, (m) => m.payload !== '')).payload).state_topic, `${base}/agent/${agent.id}`);
-      await settled(probe, `${base}/test/marker`);
+      await settled(probe);
       assert.deepEqual(probe.messages.filter((m) => m.topic.startsWith('homeassistant/')).map((m) => m.topic), [], 'nothing under the default prefix');
       assert.equal((await ask(probe, base, 'info', {})).data.discovery_prefix, prefix);
 

@@ -15,6 +15,8 @@ import { overHttp } from './helpers/operations.js';
 import { until } from './helpers/wait.js';
 
 let h: HubHandle;
+/** Every operation MQTT may ask for (a secret answer is HTTP only). */
+const bridged = OPERATIONS.filter((o) => !o.secret);
 let probe: MqttProbe;
 
 /** Input naming things that exist (or, with `missing`, things that do not). */
@@ -23,7 +25,8 @@ function inputFor(op: Operation, things: Record<string, string | number>, missin
   const noun = op.name.split('/')[0]!;
   for (const f of pathFields(op.http.path)) {
     if (f === 'device_id') input[f] = missing ? 'hearth_testnode_task_ghost' : things.hidden!;
-    else input[f] = missing ? (typeof things[noun] === 'number' ? 999_999 : 'ghost') : things[noun]!;
+    else if (missing) input[f] = typeof things[noun] === 'number' ? 999_999 : noun === 'token' ? '000000000000' : 'ghost';
+    else input[f] = things[noun]!;
   }
   return input;
 }
@@ -51,9 +54,13 @@ describe('the operation table', () => {
     const job = (await h.api<{ id: number }>('POST', `/api/tasks/${things.task}/run`)).body;
     await until('the job to end', async () => (await h.api<{ status: string }>('GET', `/api/jobs/${job.id}`)).body.status, (s) => s === 'succeeded');
     things.job = job.id;
-    // A device deleted in Home Assistant, for discovery/show.
+    things.user = (await h.api<{ username: string }>('POST', '/api/users', { username: 'parity', password: 'long enough password', role: 'viewer' })).body.username;
+    things.token = (await h.api<{ id: string }>('POST', '/api/tokens', { name: 'parity' })).body.id;
+    // A device deleted in Home Assistant (its user empties the config), for discovery/show.
     things.hidden = `hearth_testnode_task_${things.task}`;
-    await probe.publish(`homeassistant/device/${things.hidden}/config`, '', { retain: true });
+    const ha = await MqttProbe.connect(h.brokerUrl, [], h.brokerUsers!.homeassistant);
+    await ha.publish(`homeassistant/device/${things.hidden}/config`, '', { retain: true });
+    await ha.close();
     await until('it to be hidden', async () => (await h.api<unknown[]>('GET', '/api/discovery/hidden')).body, (rows) => rows.length === 1);
   });
   after(async () => {
@@ -63,7 +70,7 @@ describe('the operation table', () => {
 
   it('is what the hub serves: every operation is a bridge path and a route in the OpenAPI document', async () => {
     const info = (await h.api<{ bridge_requests: string[] }>('GET', '/api/info')).body;
-    assert.deepEqual(info.bridge_requests, OPERATIONS.map((o) => o.name).sort());
+    assert.deepEqual(info.bridge_requests, bridged.map((o) => o.name).sort());
     const doc = (await h.api<{ paths: Record<string, Record<string, { operationId?: string }>> }>('GET', '/docs/json')).body;
     for (const op of OPERATIONS) {
       const path = op.http.path.replace(/:([a-z_]+)/g, '{$1}');
@@ -71,7 +78,17 @@ describe('the operation table', () => {
     }
   });
 
-  for (const op of OPERATIONS) {
+  it('refuses over MQTT each operation whose answer is a secret, pointing to HTTP', async () => {
+    const secret = OPERATIONS.filter((o) => o.secret).map((o) => o.name).sort();
+    assert.deepEqual(secret, ['auth/login', 'auth/refresh', 'mqtt/credentials', 'token/create']);
+    for (const name of secret) {
+      const a = await probe.ask(BASE, name, {});
+      assert.equal(a.status, 'error');
+      assert.match(a.error!, /HTTP/, name);
+    }
+  });
+
+  for (const op of bridged) {
     it(`${op.name}: the same bad input gets the same refusal over HTTP and MQTT`, async () => {
       const body = httpParts(op).body;
       // An operation whose body is one field refuses a request without it; any other refuses a field it does not know.
@@ -95,7 +112,7 @@ describe('the operation table', () => {
       });
     }
 
-    if (op.role === 'viewer') {
+    if (op.http.method === 'GET') {
       it(`${op.name}: a read answers the same over HTTP and MQTT`, async () => {
         // Fixed instants: a duration ago would be another instant for each read.
         const window = { since: new Date(Date.now() - 3600_000).toISOString(), until: new Date(Date.now() + 60_000).toISOString() };

@@ -2,6 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { tokenFile } from '../hub/auth/admin-token.js';
+import { CLI_AGENT } from '../hub/users/types.js';
+import { VERSION } from '../hub/version.js';
 
 export interface ClientOptions {
   url?: string;
@@ -37,6 +39,7 @@ export class ApiClient {
       res = await fetch(this.url + path, {
         method,
         headers: {
+          'user-agent': `${CLI_AGENT}/${VERSION}`,
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           // A FormData body sets its own multipart content type (with the boundary).
           ...(body === undefined || body instanceof FormData ? {} : { 'content-type': 'application/json' }),

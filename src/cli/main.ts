@@ -9,6 +9,7 @@ import { registerImport } from './commands/import.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerTask } from './commands/task.js';
+import { registerUser } from './commands/user.js';
 import { registerOperations } from './operations.js';
 
 const program = new Command('hearth')
@@ -28,6 +29,7 @@ registerAgent(program, client);
 registerTask(program, client);
 registerDevice(program, client);
 registerImport(program, client);
+registerUser(program, client);
 // Last: every operation without a hand-written command above gets the generated one.
 registerOperations(program, client);
 

@@ -1,8 +1,9 @@
 /**
  * A refusal the user should read: every interface reports its message, and HTTP maps its kind to a
- * status (invalid 400, not_found 404, conflict 409, too_large 413, unavailable 503). Anything else is a bug (500).
+ * status (invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, too_large 413,
+ * unavailable 503). Anything else is a bug (500).
  */
-export type HubErrorKind = 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'unavailable';
+export type HubErrorKind = 'invalid' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'unavailable';
 
 export class HubError extends Error {
   constructor(
@@ -17,4 +18,4 @@ export const invalid = (message: string): HubError => new HubError('invalid', me
 export const notFound = (message: string): HubError => new HubError('not_found', message);
 export const conflict = (message: string): HubError => new HubError('conflict', message);
 
-export const HTTP_STATUS: Record<HubErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, too_large: 413, unavailable: 503 };
+export const HTTP_STATUS: Record<HubErrorKind, number> = { invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413, unavailable: 503 };

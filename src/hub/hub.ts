@@ -7,7 +7,6 @@ import type { DataSource } from 'typeorm';
 import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
 import { HttpServer } from '../bridges/http/server.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
-import { redactUrl } from '../bridges/mqtt/connection.js';
 import { AgentManager } from './agents/manager.js';
 import { registerAgentCommands } from './agents/commands.js';
 import { AgentCreate } from './agents/schema.js';
@@ -18,7 +17,8 @@ import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
 import { sectionList } from './config/sections.js';
 import type { LogLevel } from './config/types.js';
-import { describeDatabase, openDatabase } from './db/data-source.js';
+import { checkDatabase, corruptDatabase, databaseErrorText, describeDatabase, openDatabase } from './db/data-source.js';
+import { FULL_BELOW_BYTES, freeBytes, lockDataDir, secureDataDir, type DataDirLock } from './data-dir.js';
 import { DeviceManager } from './devices/manager.js';
 import { registerDeviceCommands } from './devices/commands.js';
 import { DeviceCreate } from './devices/schema.js';
@@ -36,22 +36,29 @@ import { OPERATIONS } from './operations/index.js';
 import { OperationTable } from './operations/table.js';
 import { detectCgroupV2 } from './supervisor/limits.js';
 import { TaskManager } from './tasks/manager.js';
+import { AuditLog } from './users/audit.js';
+import { HubAuthenticator } from './users/authenticator.js';
+import { Sessions } from './users/sessions.js';
+import { UserStore } from './users/store.js';
+import { SYSTEM } from './users/types.js';
 import { registerTaskCommands } from './tasks/commands.js';
 import { TaskCreate } from './tasks/schema.js';
 import { ThingRegistry } from './things.js';
+import { redactUrl } from './url-secrets.js';
 import { HOMEPAGE, VERSION } from './version.js';
 
 export class Hub {
   readonly bus: EventBus;
   readonly things: ThingRegistry;
   /** Every operation, for every edge; handlers reach the managers of the current start. */
-  readonly operations = new OperationTable(OPERATIONS, () => {
-    if (!this.context) throw new HubError('unavailable', 'the hub is starting or stopping');
-    return this.context;
-  });
+  readonly operations = new OperationTable(OPERATIONS, () => this.ready());
   readonly commands = new CommandRegistry();
   readonly token: string;
+  private readonly sessions: Sessions;
+  /** Checks credentials against the users of the current start (HTTP and the broker alike). */
+  private auth: HubAuthenticator | null = null;
   private db: DataSource | null = null;
+  private lock: DataDirLock | null = null;
   private extensions: Extension[] = [];
   private http: HttpServer | null = null;
   private mqtt: MqttBridge | null = null;
@@ -79,18 +86,27 @@ export class Hub {
     this.declaredDevices = sectionList('devices', DeviceCreate, config.sections.devices, config.configFile) as DeviceCreate[];
     const t = resolveAdminToken(config.settings.dataDir, config.settings.adminToken);
     this.token = t.token;
+    this.sessions = new Sessions(config.settings.dataDir);
     if (t.file) logger.info({ file: t.file, generated: t.generated }, 'admin token (Authorization: Bearer <token>) is in this file');
   }
 
   /** What the operations reach: the managers of the current start (null while none is complete). */
   private context: OperationContext | null = null;
 
+  /** The context of a complete start; while the hub starts or stops, a refusal (503). */
+  private ready(): OperationContext {
+    if (!this.context) throw new HubError('unavailable', 'the hub is starting or stopping');
+    return this.context;
+  }
+
   /** The hub itself, as its operations see it. */
   private readonly controls: OperationContext['hub'] = {
     info: () => this.info(),
     health: () => this.health(),
     latestMetrics: () => this.metrics?.latest ?? null,
+    mqttCredentials: () => this.mqtt?.credentials ?? [],
     setLogLevel: (level) => this.setLogLevel(level),
+    warn: (fields, message) => this.logger.warn(fields, message),
     // After the answer has gone out.
     restart: () =>
       setImmediate(() =>
@@ -110,12 +126,42 @@ export class Hub {
     return this.http?.address ?? { host: this.settings.httpHost, port: 0 };
   }
 
+  /**
+   * Takes the data directory before anything else (a second hub there must not touch the first
+   * one's agents); kept over a restart in place, let go when this start fails.
+   */
   async start(): Promise<void> {
     const s = this.settings;
+    const took = this.lock === null;
+    this.lock ??= lockDataDir(s.dataDir);
+    try {
+      await this.startExtensions();
+    } catch (e) {
+      await this.db?.destroy().catch(() => undefined);
+      this.db = null;
+      if (took) this.releaseLock();
+      throw corruptDatabase(e, { dataDir: s.dataDir, url: s.databaseUrl }) ?? e;
+    }
+  }
+
+  private releaseLock(): void {
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  private async startExtensions(): Promise<void> {
+    const s = this.settings;
+    const unfixed = secureDataDir(s.dataDir);
+    if (unfixed.length) this.logger.warn({ paths: unfixed }, 'could not make these files of the data directory private (0600, folders 0700)');
     this.db = await openDatabase({ dataDir: s.dataDir, url: s.databaseUrl });
     const visibility = new DiscoveryVisibility(this.db, this.bus);
     await visibility.load();
     const history = new MetricHistory(this.db, s.metricsRetentionDays);
+    const users = new UserStore(this.db);
+    const audit = new AuditLog(this.db);
+    await audit.prune();
+    this.auth = new HubAuthenticator(this.token, users, this.sessions);
+    const fromYaml = (operation: string) => (id: string) => audit.record({ edge: 'hearth.yaml', principal: SYSTEM }, operation, id, 'ok');
     const entityContext: EntityContext = {
       nodeId: s.nodeId,
       base: `${s.baseTopic}/${s.nodeId}`,
@@ -124,7 +170,7 @@ export class Hub {
       ...(HOMEPAGE ? { supportUrl: HOMEPAGE } : {}),
     };
     this.hubStatus = new HubStatus(s.nodeId, VERSION, this.bus, this.things, () => this.logger.level);
-    this.metrics = new MetricsSampler(this.bus, history, s.metricsInterval, this.logger.child({ component: 'metrics' }));
+    this.metrics = new MetricsSampler(this.bus, history, s.metricsInterval, this.logger.child({ component: 'metrics' }), s.metricsInterfaces);
     // Registries are filled anew on each (re)start: the managers register their paths below.
     this.commands.clear();
     this.mqtt = new MqttBridge({
@@ -137,6 +183,7 @@ export class Hub {
       visibility,
       logger: this.logger,
       info: () => this.info(),
+      auth: this.auth,
     });
     this.agents = new AgentManager({
       db: this.db,
@@ -148,7 +195,7 @@ export class Hub {
       logLimits: { maxBytes: Math.round(s.agentLogMaxMb * 1024 * 1024), files: s.agentLogFiles },
       sampleIntervalS: s.metricsInterval,
       cgroup: detectCgroupV2(),
-      declared: this.declaredAgents,
+      declared: { bodies: this.declaredAgents, created: fromYaml('agent/create') },
     });
     registerAgentCommands(this.commands, this.operations);
     this.jobs = new JobManager({ db: this.db, bus: this.bus, logger: this.logger.child({ component: 'jobs' }), dataDir: s.dataDir });
@@ -160,7 +207,7 @@ export class Hub {
       mqtt: this.mqtt,
       jobs: this.jobs,
       agents: this.agents,
-      declared: this.declaredTasks,
+      declared: { bodies: this.declaredTasks, created: fromYaml('task/create') },
     });
     registerTaskCommands(this.commands, this.operations);
     const uploadsDir = join(s.dataDir, 'uploads');
@@ -173,46 +220,57 @@ export class Hub {
       transports: TRANSPORTS,
       listPorts,
       uploadsDir,
-      declared: this.declaredDevices,
+      declared: { bodies: this.declaredDevices, created: fromYaml('device/create') },
     });
     registerDeviceCommands(this.commands, this.operations);
-    this.context = { hub: this.controls, agents: this.agents, tasks: this.tasks, jobs: this.jobs, devices: this.devices, visibility, history };
+    const context: OperationContext = { hub: this.controls, agents: this.agents, tasks: this.tasks, jobs: this.jobs, devices: this.devices, visibility, history, users, sessions: this.sessions, audit };
+    // The streams reach the managers as the operations do: 503 until the managers have started.
+    const ready = (): OperationContext => this.ready();
     this.http = new HttpServer(
       {
-        token: this.token,
+        auth: this.auth,
         operations: this.operations,
         bus: this.bus,
         logger: this.logger,
         info: () => this.info(),
-        jobs: this.jobs,
-        devices: this.devices,
+        get jobs() {
+          return ready().jobs;
+        },
+        get devices() {
+          return ready().devices;
+        },
         uploadsDir,
       },
       s.httpHost,
       s.httpPort,
       VERSION,
     );
-    // Order matters: the hub's state exists before it is published; MQTT goes last so that on
-    // stop `offline` is the first thing the world hears.
+    const mqtt = this.mqtt;
+    const broker: Extension = { name: 'mqtt broker', start: async () => void (await mqtt.listen()), stop: () => mqtt.stop() };
+    // Order matters. The ports are bound first: one in use stops the hub before it touches an agent
+    // (requests meanwhile get 503, until the managers have started). The hub's state
+    // exists before it is published. MQTT connects last: at connect it clears the discovery of
+    // things it does not know, and on stop `offline` is the first thing the world hears.
     // Jobs before tasks: interrupted jobs are marked before a catch-up run starts a new one.
-    this.extensions = [this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.devices, this.http, this.mqtt];
+    this.extensions = [this.http, broker, this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.devices, this.mqtt];
     const started: Extension[] = [];
     try {
       for (const ext of this.extensions) {
+        // Every manager runs: operations are served from here on, before MQTT says `online`, so
+        // that what it announces can be acted on at once.
+        if (ext === mqtt) this.context = context;
         await ext.start();
         started.push(ext);
       }
     } catch (e) {
+      this.context = null;
       for (const ext of started.reverse()) await ext.stop().catch(() => undefined);
-      await this.db.destroy();
-      this.db = null;
       throw e;
     }
-    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(s.brokerHost);
-    if (!s.mqttUrl && !loopback && !s.brokerUsername) {
+    if (!s.mqttUrl && s.brokerAnonymous) {
       this.logger.warn(
         { host: s.brokerHost },
-        'the embedded MQTT broker accepts anyone who can reach it, and MQTT can create agents and tasks: set HEARTH_BROKER_USERNAME and HEARTH_BROKER_PASSWORD (or HEARTH_BROKER_HOST=127.0.0.1)',
+        'the embedded MQTT broker lets clients in without credentials (HEARTH_BROKER_ANONYMOUS=true), as operators: anyone who can reach it can start and stop agents and tasks and send device commands',
       );
     }
     this.logger.info(
@@ -221,7 +279,15 @@ export class Hub {
     );
   }
 
+  /** Stops every extension and lets the data directory go. */
   async stop(): Promise<void> {
+    await this.stopExtensions();
+    this.releaseLock();
+  }
+
+  private async stopExtensions(): Promise<void> {
+    // From now on operations and streams answer 503, not half-stopped managers.
+    this.context = null;
     for (const ext of [...this.extensions].reverse()) {
       try {
         await ext.stop();
@@ -239,7 +305,7 @@ export class Hub {
     if (this.restarting) return this.restarting;
     this.logger.info('restarting the hub');
     this.restarting = (async () => {
-      await this.stop();
+      await this.stopExtensions();
       await this.start();
     })().finally(() => (this.restarting = null));
     return this.restarting;
@@ -266,19 +332,40 @@ export class Hub {
       discovery_prefix: s.discoveryPrefix,
       database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }),
       http: this.httpAddress,
-      bridge_requests: this.operations.names(),
+      bridge_requests: this.operations.bridgePaths(),
     };
   }
 
   async health(): Promise<Health> {
     const checks: Health['checks'] = {};
     checks.mqtt = this.mqtt?.connected ? { ok: true } : { ok: false, detail: 'not connected to the broker' };
+    checks.database = await this.databaseCheck();
+    checks.disk = await this.diskCheck();
+    const healthy = Object.values(checks).every((c) => c.ok);
+    return { status: healthy ? 'ok' : 'degraded', healthy, checks };
+  }
+
+  /** A write read back (a database that only answers reads is not fine). */
+  private async databaseCheck(): Promise<Health['checks'][string]> {
+    const s = this.settings;
+    if (!this.db) return { ok: false, detail: 'closed' };
     try {
-      await this.db?.query('SELECT 1');
-      checks.database = this.db ? { ok: true } : { ok: false, detail: 'closed' };
+      await checkDatabase(this.db);
+      return { ok: true };
     } catch (e) {
-      checks.database = { ok: false, detail: (e as Error).message };
+      return { ok: false, detail: databaseErrorText(e, { dataDir: s.dataDir, url: s.databaseUrl }) };
     }
-    return { healthy: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /** The data directory's disk: the database (SQLite), logs and job output are written there. */
+  private async diskCheck(): Promise<Health['checks'][string]> {
+    const dir = this.settings.dataDir;
+    try {
+      const free = await freeBytes(dir);
+      if (free < FULL_BELOW_BYTES) return { ok: false, detail: `the disk of the data directory ${dir} is full (${Math.floor(free / 1024)} KiB free)` };
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, detail: `cannot tell the free space of ${dir}: ${(e as Error).message}` };
+    }
   }
 }

@@ -25,6 +25,18 @@ export type LogLine = Record<string, unknown> & { level: number; msg?: string };
 
 const ERROR_LEVEL = 50;
 
+/** A user of the embedded broker. */
+export interface BrokerUser {
+  username: string;
+  password: string;
+}
+
+/** The embedded broker's own users: to publish as the hub (states, configs) or as Home Assistant. */
+export interface BrokerUsers {
+  hub: BrokerUser;
+  homeassistant: BrokerUser;
+}
+
 export interface HubOptions {
   /** Error-level log lines this test provokes on purpose (matched against the message and error). */
   expectErrors?: RegExp[];
@@ -33,7 +45,10 @@ export interface HubOptions {
 export interface HubHandle {
   hub: Hub;
   dataDir: string;
+  /** The embedded broker's URL with the admin token as the admin's password (an external broker's as it is). */
   brokerUrl: string;
+  /** Null on an external broker. */
+  brokerUsers: BrokerUsers | null;
   http: string;
   token: string;
   /** What the hub logged (warn and above unless HEARTH_LOG_LEVEL says more). */
@@ -123,6 +138,22 @@ export async function api<T>(http: string, token: string | null, method: string,
   return { status: res.status, body: parsed as T };
 }
 
+/** The embedded broker's URL as the admin signs in to it (mqtt.js takes the credentials from the URL). */
+function adminUrl(url: string, token: string): string {
+  const u = new URL(url);
+  u.username = 'admin';
+  u.password = encodeURIComponent(token);
+  return u.toString();
+}
+
+/** What `hearth mqtt credentials` answers: the hub's user, then Home Assistant's. */
+async function brokerUsersOf(http: string, token: string): Promise<BrokerUsers> {
+  const r = await api<BrokerUser[]>(http, token, 'GET', '/api/mqtt/credentials');
+  const [hub, homeassistant] = r.body;
+  if (r.status !== 200 || !hub || homeassistant?.username !== 'homeassistant') throw new Error(`the hub did not tell its MQTT users: ${r.status} ${JSON.stringify(r.body)}`);
+  return { hub, homeassistant };
+}
+
 /** Starts a hub in this process; stopped (and checked) when the test file ends if the test did not. */
 export async function startHub(env: Record<string, string> = {}, dataDir = tempDir(), opts: HubOptions = {}): Promise<HubHandle> {
   const config = loadConfig({ flags: {}, env: testEnv(dataDir, { ...(await databaseEnv(dataDir)), ...env }) });
@@ -156,10 +187,12 @@ export async function startHub(env: Record<string, string> = {}, dataDir = tempD
   onCleanup(stop);
   const info = hub.info();
   const http = `http://127.0.0.1:${info.http.port}`;
+  const embedded = info.broker.mode === 'embedded';
   return {
     hub,
     dataDir,
-    brokerUrl: info.broker.url,
+    brokerUrl: embedded ? adminUrl(info.broker.url, hub.token) : info.broker.url,
+    brokerUsers: embedded ? await brokerUsersOf(http, hub.token) : null,
     http,
     token: hub.token,
     logs,
@@ -177,7 +210,9 @@ export interface HubProcess {
   /** Declares error lines this test provokes; any other error line fails the file's cleanup. */
   expectErrors(...patterns: RegExp[]): void;
   stderr: string[];
+  /** As HubHandle's. */
   brokerUrl: string;
+  brokerUsers: BrokerUsers | null;
   http: string;
   token: string;
   /** Sends the signal and resolves with how the process ended. */
@@ -238,16 +273,19 @@ export async function spawnHub(env: Record<string, string> = {}, args: string[] 
   });
   const timeout = setTimeout(() => proc.kill('SIGKILL'), 30_000);
   const doc = await running.finally(() => clearTimeout(timeout));
-  const broker = doc.broker as { url: string };
+  const broker = doc.broker as { url: string; mode: string };
   const http = String(doc.http).replace('0.0.0.0', '127.0.0.1').replace('//127.0.0.1', '//127.0.0.1');
+  const token = env.HEARTH_ADMIN_TOKEN ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const embedded = broker.mode === 'embedded';
   return {
     proc,
     dataDir,
     lines,
     stderr,
-    brokerUrl: broker.url,
+    brokerUrl: embedded ? adminUrl(broker.url, token) : broker.url,
+    brokerUsers: embedded ? await brokerUsersOf(http, token) : null,
     http,
-    token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    token,
     exited,
     expectErrors: (...patterns) => expected.push(...patterns),
     // What it started must be gone once this hub or the next one on its data dir has stopped.

@@ -20,13 +20,25 @@ export interface BridgeAnswer<T = unknown> {
 
 let transactions = 0;
 
+/** The broker's URL without the user and password in it. */
+export function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
 export class MqttProbe {
   readonly messages: Seen[] = [];
   /** The transaction of the last bridge request ask() sent. */
   lastTransaction = '';
   private waiters: Array<{ match: (m: Seen) => boolean; resolve: (m: Seen) => void }> = [];
+  /** Rejects when the connection closes: a publish the broker answered by disconnecting fails at once. */
+  private readonly closed: Promise<never>;
 
   private constructor(readonly client: MqttClient) {
+    this.closed = new Promise<never>((_, reject) => client.once('close', () => reject(new Error('the broker closed the connection'))));
+    this.closed.catch(() => undefined);
     client.on('message', (topic, payload, packet) => {
       const m: Seen = { topic, payload: payload.toString(), retain: packet.retain, at: Date.now(), properties: packet.properties };
       this.messages.push(m);
@@ -38,8 +50,12 @@ export class MqttProbe {
     });
   }
 
+  /**
+   * Signs in with the URL's credentials (a hub's brokerUrl: the admin), or with `opts.username`
+   * and `opts.password` when given (mqtt.js would otherwise let the URL's win); none with withoutCredentials(url).
+   */
   static async connect(url: string, subscribe: string[] = ['#'], opts: IClientOptions = {}): Promise<MqttProbe> {
-    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    const client = await mqtt.connectAsync(opts.username === undefined ? url : withoutCredentials(url), { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
     const probe = new MqttProbe(client);
     if (subscribe.length) await client.subscribeAsync(subscribe, { qos: 1 });
     return probe;
@@ -102,7 +118,7 @@ export class MqttProbe {
   }
 
   async publish(topic: string, payload: string, opts: { retain?: boolean; qos?: 0 | 1; properties?: Record<string, unknown> } = {}): Promise<void> {
-    await this.client.publishAsync(topic, payload, { qos: 1, ...opts } as never);
+    await Promise.race([this.client.publishAsync(topic, payload, { qos: 1, ...opts } as never), this.closed]);
   }
 
   async close(): Promise<void> {

@@ -5,9 +5,10 @@ import type { HubInfo } from '../../hub/info.js';
 import type { JobManager } from '../../hub/jobs/manager.js';
 import type { Logger } from '../../hub/logger.js';
 import type { OperationTable } from '../../hub/operations/table.js';
+import type { Authenticator } from '../../hub/users/types.js';
 
 export interface ApiContext {
-  token: string;
+  auth: Authenticator;
   operations: OperationTable;
   bus: EventBus;
   logger: Logger;

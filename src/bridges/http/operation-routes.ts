@@ -5,11 +5,13 @@
  * request, so both edges give the same answer and the same error for the same input.
  */
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
+import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../hub/errors.js';
 import { httpParts, type Operation } from '../../hub/operations/operation.js';
 import type { OperationTable } from '../../hub/operations/table.js';
 import { ajvText, describeError } from '../../hub/validate.js';
+import { callerOf } from './auth.js';
 import { ErrorBody } from './errors.js';
 
 type Parts = ReturnType<typeof httpParts>;
@@ -69,6 +71,21 @@ function bodySchema(op: Operation, parts: Parts): TSchema | undefined {
   return parts.path.length === 0 ? op.input : Type.Omit(op.input, parts.path);
 }
 
+/** Counted per address and the user name in the body (login), after the body is read. */
+function perUserAndAddress(limit: { max: number; windowMs: number }): RateLimitOptions {
+  return {
+    max: limit.max,
+    timeWindow: limit.windowMs,
+    hook: 'preHandler',
+    keyGenerator: (req) => {
+      const name = isObject(req.body) && typeof req.body.username === 'string' ? req.body.username : '';
+      return `${req.ip}|${name}`;
+    },
+    // Thrown to the error handler, which answers { error } like every refusal.
+    errorResponseBuilder: (_req, ctx) => Object.assign(new Error(`too many attempts; try again in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 }),
+  };
+}
+
 export function operationRoutes(table: OperationTable): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
     for (const op of table.list()) {
@@ -79,24 +96,27 @@ export function operationRoutes(table: OperationTable): (app: FastifyInstance) =
       app.route({
         method: op.http.method,
         url: op.http.path,
-        config: { public: op.http.public === true },
+        config: {
+          public: op.http.public === true,
+          ...(op.http.rateLimit ? { rateLimit: perUserAndAddress(op.http.rateLimit) } : {}),
+        },
         schema: {
           tags: [op.name.split('/')[0]!],
           summary: op.summary,
-          description: `Bridge path \`${op.name}\`; role ${op.role}.`,
+          description: op.secret ? `Role ${op.role}. HTTP only: its answer holds a secret.` : `Bridge path \`${op.name}\`; role ${op.role}.`,
           operationId: op.name.replace(/\//g, '_'),
           ...(op.http.public ? { security: [] } : {}),
           ...(parts.path.length ? { params: pick(op, parts.path) } : {}),
           ...(parts.query.length ? { querystring: pick(op, parts.query) } : {}),
           ...(body ? { body } : {}),
           response: op.http.statusOf
-            ? { 200: op.output, 503: op.output }
-            : { [status]: op.output, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+            ? { 200: op.output, 503: Type.Union([op.output, ErrorBody]) }
+            : { [status]: op.output, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
         },
         // Validated by the table (see above); Fastify only documents.
         validatorCompiler: () => () => true,
         handler: async (req, reply) => {
-          const out = await table.run(op.name, read(req), { edge: 'http' });
+          const out = await table.runReading(op.name, () => read(req), callerOf(req));
           // The status is one the schema above declares; Fastify's types cannot know which.
           return reply.code((op.http.statusOf ? op.http.statusOf(out) : status) as 200).send(out);
         },

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
+import rateLimit from '@fastify/rate-limit';
 import type { Extension } from '../../hub/extension.js';
 import { ajv, ajvText } from '../../hub/validate.js';
 import { installAuth } from './auth.js';
@@ -14,13 +15,14 @@ import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
 import { operationRoutes } from './operation-routes.js';
 import { eventRoutes } from './routes/events.js';
+import { eventStreamRoutes } from './routes/event-stream.js';
 import { jobOutputRoutes } from './routes/job-output.js';
 import { deviceStreamRoutes } from './routes/device-streams.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** The routes that are streams, not operations. A new one is one file in routes/ plus one line here. */
-const STREAMS: RoutePlugin[] = [eventRoutes, jobOutputRoutes, deviceStreamRoutes];
+const STREAMS: RoutePlugin[] = [eventRoutes, eventStreamRoutes, jobOutputRoutes, deviceStreamRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -44,20 +46,25 @@ export class HttpServer implements Extension {
     const logger: FastifyBaseLogger = this.ctx.logger.child({ component: 'http' });
     const app = Fastify({
       loggerInstance: logger, bodyLimit: BODY_LIMIT,
+      // On stop, every connection goes: one that opened and never sent a request would otherwise
+      // hold the stop (and a restart in place) for as long as its client likes.
+      forceCloseConnections: true,
       logController: new LogController({ disableRequestLogging: true }),
     });
     await app.register(swagger, {
       openapi: {
-        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health needs Authorization: Bearer <token>. Every JSON operation is also the MQTT bridge path its description names.' },
+        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health and POST /api/auth/login needs Authorization: Bearer <token>: the admin token, a session token from POST /api/auth/login, or a personal API token. Each operation names the role it needs (viewer, operator, admin); a refusal is 403 naming it. Every JSON operation but those that answer a secret is also the MQTT bridge path its description names.' },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
         security: [{ bearer: [] }],
       },
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
     await app.register(websocket, { options: { maxPayload: BODY_LIMIT } });
+    // Only routes that ask for it (login) are limited.
+    await app.register(rateLimit, { global: false });
     // Bodies are validated as strictly as MQTT payloads; query strings and params are text.
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
-    installAuth(app, this.ctx.token);
+    installAuth(app, this.ctx.auth);
     installErrorHandling(app);
     await app.register(operationRoutes(this.ctx.operations));
     for (const routes of STREAMS) await app.register(async (scope) => routes(scope, this.ctx));

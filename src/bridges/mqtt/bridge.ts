@@ -7,6 +7,7 @@ import { viewOf } from '../../entities/registry.js';
 import type { EntityContext } from '../../entities/types.js';
 import type { EventBus } from '../../hub/events.js';
 import type { CommandRegistry } from '../../hub/commands.js';
+import { resolveBrokerUsers, type MqttCredential } from '../../hub/auth/mqtt-credentials.js';
 import type { Settings } from '../../hub/config/settings.js';
 import type { DiscoveryVisibility } from '../../hub/discovery-visibility.js';
 import type { Extension } from '../../hub/extension.js';
@@ -15,11 +16,16 @@ import type { Logger } from '../../hub/logger.js';
 import type { MqttAccess } from '../../hub/mqtt-access.js';
 import type { OperationTable } from '../../hub/operations/table.js';
 import type { ThingRegistry } from '../../hub/things.js';
-import { EmbeddedBroker } from './broker.js';
+import type { Authenticator, Principal } from '../../hub/users/types.js';
+import { redactUrl } from '../../hub/url-secrets.js';
+import { EmbeddedBroker, type Published } from './broker.js';
 import { CommandRouter } from './command-router.js';
-import { MqttConnection, redactUrl } from './connection.js';
+import { MqttConnection } from './connection.js';
 import { DiscoveryPublisher } from './publisher.js';
 import { RequestRouter } from './request-router.js';
+
+/** Who sent a request through an external broker, which does not say: its own ACL decided it may. */
+const EXTERNAL_CLIENT: Principal = { username: 'mqtt', role: 'admin', via: 'broker_user' };
 
 export interface MqttBridgeDeps {
   settings: Settings;
@@ -31,6 +37,8 @@ export interface MqttBridgeDeps {
   visibility: DiscoveryVisibility;
   logger: Logger;
   info: () => HubInfo;
+  /** Checks the credentials of the embedded broker's clients (Hearth users, the admin token). */
+  auth: Authenticator;
 }
 
 /** Also the managers' MqttAccess: their subscriptions outlive reconnects and hub restarts. */
@@ -39,11 +47,15 @@ export class MqttBridge implements Extension, MqttAccess {
   /** Subscriptions asked for by managers, kept across (re)connections. */
   private readonly subscriptions = new Set<{ filter: string; handler: (topic: string, payload: string) => void; off?: () => void }>();
   private broker: EmbeddedBroker | null = null;
+  /** Where listen() bound the embedded broker, and how the hub's own client signs in to it. */
+  private embedded: { clientId: string; url: string; username: string; password: string } | null = null;
   private conn: MqttConnection | null = null;
   private publisher: DiscoveryPublisher | null = null;
   private offs: Array<() => void> = [];
   private brokerUrl = '';
   private stopping = false;
+  /** What a client needs to sign in as the hub or as Home Assistant (the external broker's: the hub's, if configured). */
+  private signIns: MqttCredential[] = [];
 
   constructor(private readonly d: MqttBridgeDeps) {}
 
@@ -55,20 +67,55 @@ export class MqttBridge implements Extension, MqttAccess {
     return { mode: this.d.settings.mqttUrl ? 'external' : 'embedded', url: this.brokerUrl };
   }
 
+  /** The embedded broker's users (the hub's, then Home Assistant's); on an external broker the hub's, if it has one. */
+  get credentials(): MqttCredential[] {
+    return this.signIns.map((c) => ({ ...c }));
+  }
+
+  /**
+   * Binds the embedded broker's port (an external broker has nothing to bind). The hub calls it
+   * before any agent starts, so that a port in use stops the hub before it has touched anything;
+   * start() calls it when the hub did not.
+   */
+  async listen(): Promise<{ clientId: string; broker: EmbeddedBroker | null }> {
+    const { settings: s, entityContext: ctx, logger } = this.d;
+    if (this.broker && this.embedded) return { clientId: this.embedded.clientId, broker: this.broker };
+    // Unguessable, so no client can take the hub's session (the embedded broker refuses it anyway).
+    const clientId = `hearth_${s.nodeId}_${randomBytes(16).toString('hex')}`;
+    if (s.mqttUrl) return { clientId, broker: null };
+    const users = resolveBrokerUsers(s.dataDir, { username: s.brokerUsername, password: s.brokerPassword });
+    if (users.generated.length) logger.info({ file: users.file, users: users.generated }, 'generated MQTT passwords (`hearth mqtt credentials` shows them)');
+    const broker = new EmbeddedBroker({
+      host: s.brokerHost,
+      port: s.brokerPort,
+      base: ctx.base,
+      discoveryPrefix: ctx.discoveryPrefix,
+      hub: { ...users.hub, clientId },
+      homeassistant: users.homeassistant,
+      anonymous: s.brokerAnonymous,
+      auth: this.d.auth,
+      logger: logger.child({ component: 'broker' }),
+    });
+    this.broker = broker;
+    const port = await broker.start();
+    const host = s.brokerHost === '0.0.0.0' || s.brokerHost === '::' ? '127.0.0.1' : s.brokerHost;
+    this.embedded = { clientId, url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, ...users.hub };
+    this.signIns = [users.hub, users.homeassistant];
+    logger.info({ host: s.brokerHost, port, anonymous: s.brokerAnonymous }, 'embedded MQTT broker listening');
+    return { clientId, broker };
+  }
+
   async start(): Promise<void> {
     const { settings: s, entityContext: ctx, logger } = this.d;
     this.stopping = false;
     let url = s.mqttUrl;
     let username = s.mqttUsername;
     let password = s.mqttPassword;
-    if (!url) {
-      this.broker = new EmbeddedBroker({ host: s.brokerHost, port: s.brokerPort, username: s.brokerUsername, password: s.brokerPassword });
-      const port = await this.broker.start();
-      const host = s.brokerHost === '0.0.0.0' || s.brokerHost === '::' ? '127.0.0.1' : s.brokerHost;
-      url = `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      username = s.brokerUsername;
-      password = s.brokerPassword;
-      logger.info({ host: s.brokerHost, port, secured: username !== '' }, 'embedded MQTT broker listening');
+    const { clientId, broker } = await this.listen();
+    if (this.embedded) {
+      ({ url, username, password } = this.embedded);
+    } else {
+      this.signIns = externalSignIn(url, username, password);
     }
     this.brokerUrl = redactUrl(url);
     const stateTopic = `${ctx.base}/bridge/state`;
@@ -77,7 +124,7 @@ export class MqttBridge implements Extension, MqttAccess {
         url,
         username,
         password,
-        clientId: `hearth_${s.nodeId}_${randomBytes(3).toString('hex')}`,
+        clientId,
         protocolVersion: s.mqttUrl ? 5 : 4,
         will: { topic: stateTopic, payload: 'offline' },
       },
@@ -92,22 +139,31 @@ export class MqttBridge implements Extension, MqttAccess {
     // rejection that would end the process.
     const detached = (what: string, work: Promise<unknown>): void =>
       void work.catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : e }, `${what} failed`));
-    const router = new RequestRouter(
-      ctx.base,
-      this.d.operations,
-      // A request that outlived its connection (the broker went away, the hub restarted) is not
-      // answered: the requester has to ask again anyway.
-      async (topic, payload, correlationData) => {
-        if (!conn.connected) throw new Error('MQTT is not connected');
-        await conn.publish(topic, payload, { retain: false, ...(correlationData ? { properties: { correlationData } } : {}) });
-      },
-      logger,
-    );
-
-    conn.handle(router.filter, (topic, payload, packet) => detached('bridge request', router.route(topic, payload, packet)));
     const commands = new CommandRouter(ctx.base, this.d.commands, this.d.bus, logger);
-    conn.handle(commands.filter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet)));
-    conn.handle(commands.fieldFilter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet)));
+    if (broker) {
+      // The broker says who published: each request and command runs with its publisher's role,
+      // and an answer goes back to its asker alone (it may hold env values).
+      const router = new RequestRouter<Published>(ctx.base, this.d.operations, (topic, payload, _c, request) => request.answer(topic, payload), logger);
+      broker.onPublished(router.filter, (m) => detached('bridge request', router.route(m.topic, m.payload, m, m.principal)));
+      for (const filter of [commands.filter, commands.fieldFilter]) {
+        broker.onPublished(filter, (m) => detached('command', commands.route(m.topic, m.payload, m, m.principal)));
+      }
+    } else {
+      const router = new RequestRouter(
+        ctx.base,
+        this.d.operations,
+        // A request that outlived its connection (the broker went away, the hub restarted) is not
+        // answered: the requester has to ask again anyway.
+        async (topic, payload, correlationData) => {
+          if (!conn.connected) throw new Error('MQTT is not connected');
+          await conn.publish(topic, payload, { retain: false, ...(correlationData ? { properties: { correlationData } } : {}) });
+        },
+        logger,
+      );
+      conn.handle(router.filter, (topic, payload, packet) => detached('bridge request', router.route(topic, payload, packet, EXTERNAL_CLIENT)));
+      conn.handle(commands.filter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet, EXTERNAL_CLIENT)));
+      conn.handle(commands.fieldFilter, (topic, payload, packet) => detached('command', commands.route(topic, payload, packet, EXTERNAL_CLIENT)));
+    }
     for (const sub of this.subscriptions) sub.off = conn.handle(sub.filter, (t, p) => sub.handler(t, p.toString('utf8')));
     conn.handle(`${ctx.discoveryPrefix}/status`, (_t, payload) => {
       if (payload.toString() === 'online') detached('republishing for Home Assistant', this.republish());
@@ -156,6 +212,8 @@ export class MqttBridge implements Extension, MqttAccess {
     this.conn = null;
     await this.broker?.stop();
     this.broker = null;
+    this.embedded = null;
+    this.signIns = [];
   }
 
   subscribe(filter: string, handler: (topic: string, payload: string) => void): () => void {
@@ -238,4 +296,16 @@ export class MqttBridge implements Extension, MqttAccess {
     });
     return { done };
   }
+}
+
+/** The hub's sign-in on an external broker: the settings' username, or the URL's; none without a username. */
+function externalSignIn(url: string, username: string, password: string): MqttCredential[] {
+  if (username) return [{ username, password }];
+  try {
+    const u = new URL(url);
+    if (u.username) return [{ username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }];
+  } catch {
+    // settings.ts checked the URL; an unreadable one has no credentials to show
+  }
+  return [];
 }

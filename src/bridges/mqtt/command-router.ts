@@ -10,6 +10,7 @@ import type { EventBus } from '../../hub/events.js';
 import type { CommandRegistry } from '../../hub/commands.js';
 import { HubError } from '../../hub/errors.js';
 import type { Logger } from '../../hub/logger.js';
+import type { Principal } from '../../hub/users/types.js';
 
 const WORD = /^[a-z_]{1,40}$/;
 const MAX_PAYLOAD = 64 * 1024;
@@ -49,7 +50,7 @@ export class CommandRouter {
     return `${this.base}/+/+/+/set`;
   }
 
-  async route(topic: string, payload: Buffer, packet?: Pick<IPublishPacket, 'retain'>): Promise<void> {
+  async route(topic: string, payload: Buffer, packet: Pick<IPublishPacket, 'retain'>, principal: Principal): Promise<void> {
     const parts = topic.slice(this.base.length + 1).split('/');
     const [kind, id] = parts;
     const field = parts.length === 4 ? parts[2]! : null;
@@ -64,19 +65,19 @@ export class CommandRouter {
     if (payload.length === 0) return;
     // Delivered because it is retained, not because someone just sent it: it would run again at
     // every (re)subscription, so it never runs.
-    if (packet?.retain) {
+    if (packet.retain) {
       this.logger.warn({ topic }, RETAINED_COMMAND);
       return reject(RETAINED_COMMAND);
     }
     try {
       if (field !== null) {
         if (payload.length > MAX_FIELD_VALUE) return reject(`a field value is at most ${MAX_FIELD_VALUE} bytes`);
-        await this.commands.runField(kind!, id!, field, payload.toString('utf8'));
+        await this.commands.runField(kind!, id!, field, payload.toString('utf8'), { edge: 'mqtt', principal });
         return;
       }
       const read = readCommand(payload);
       if ('error' in read) return reject(read.error);
-      await this.commands.run(kind!, id!, read.command);
+      await this.commands.run(kind!, id!, read.command, { edge: 'mqtt', principal });
     } catch (e) {
       if (!(e instanceof HubError)) this.logger.error({ err: e, topic }, 'command failed');
       reject(e instanceof HubError ? e.message : 'internal error; see the hub log');

@@ -4,6 +4,7 @@
  */
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient, type IPublishPacket } from 'mqtt';
 import type { Logger } from '../../hub/logger.js';
+import { redactUrl } from '../../hub/url-secrets.js';
 
 export interface ConnectionOptions {
   url: string;
@@ -29,18 +30,6 @@ export function topicMatches(filter: string, topic: string): boolean {
     if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
   }
   return f.length === t.length;
-}
-
-/** The URL as it may be shown (logs, errors, /api/info): a password in it becomes ***. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
 
 export class MqttConnection {

@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../../hub/config/load.js';
 import { createLogger } from '../../hub/logger.js';
+import { redactUrl } from '../../hub/url-secrets.js';
 
 /**
  * V8's young generation grows up to 3 x 16 MiB when allocation is busy (loading the hub's modules
@@ -35,7 +36,8 @@ function orExit2<T>(make: () => T): T {
     return make();
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(`hearth: ${e.message}\n`);
+    // A setting's value may be a URL with a password in it (database_url, mqtt_url).
+    process.stderr.write(`hearth: ${redactUrl(e.message)}\n`);
     process.exit(2);
   }
 }
@@ -94,10 +96,12 @@ export function registerStart(program: Command): void {
         await hub.start();
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        // A port in use or a broker that refuses us is the user's to fix: say so plainly.
-        logger.fatal({ err: { message: err.message, code: err.code } }, 'the hub could not start');
-        process.stderr.write(`hearth: could not start: ${err.message}\n`);
-        process.exit(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? 2 : 1);
+        // A database's or a broker's error may quote its URL, password and all.
+        const message = redactUrl(err.message);
+        // Said plainly; a port in use or a data directory another hub holds is the user's to fix (exit 2).
+        logger.fatal({ err: { message, code: err.code } }, 'the hub could not start');
+        process.stderr.write(`hearth: could not start: ${message}\n`);
+        process.exit(err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EBUSY' ? 2 : 1);
       }
     });
 }

@@ -9,5 +9,5 @@ export const AgentCommand = Type.Object(
 );
 
 export function registerAgentCommands(commands: CommandRegistry, operations: OperationTable): void {
-  commands.register('agent', AgentCommand, (id, c) => operations.run(`agent/${c.action}`, { id }, { edge: 'mqtt' }));
+  commands.register('agent', AgentCommand, (id, c, caller) => operations.run(`agent/${c.action}`, { id }, caller));
 }

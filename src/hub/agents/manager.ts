@@ -11,7 +11,7 @@ import { rowWriter } from '../db/row-writer.js';
 import { Agent, type AgentRow } from '../db/schema.js';
 import { conflict } from '../errors.js';
 import type { Extension } from '../extension.js';
-import { applyDeclared } from '../kinds/declared.js';
+import { applyDeclared, type Declared } from '../kinds/declared.js';
 import { EndOfTurn } from '../kinds/end-of-turn.js';
 import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
@@ -38,7 +38,7 @@ export interface AgentManagerDeps {
   sampleIntervalS: number;
   cgroup: { usable: boolean; path?: string };
   /** Agents from hearth.yaml: created when new, changed to match when they exist (by id). */
-  declared: AgentCreate[];
+  declared: Declared<AgentCreate>;
 }
 
 const LIVE: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'backoff']);

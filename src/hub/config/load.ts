@@ -101,7 +101,8 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
 
 function ensureWritableDir(dir: string, from: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // Private from the start: it holds the tokens, the database and the logs.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);

@@ -1,5 +1,6 @@
 /** The hub's settings: one table drives flags, environment, hearth.yaml keys and validation. */
 import { hostname } from 'node:os';
+import { redactUrl } from '../url-secrets.js';
 import { LOG_LEVELS, type LogLevel } from './types.js';
 
 export interface Settings {
@@ -12,6 +13,8 @@ export interface Settings {
   brokerHost: string;
   brokerUsername: string;
   brokerPassword: string;
+  /** Lets clients in without credentials (as operators); warned about at every start. */
+  brokerAnonymous: boolean;
   httpPort: number;
   httpHost: string;
   baseTopic: string;
@@ -21,6 +24,8 @@ export interface Settings {
   haUrl: string;
   haToken: string;
   metricsInterval: number;
+  /** Virtual network interfaces (docker0, veth…) counted in the network rate all the same. */
+  metricsInterfaces: string[];
   metricsRetentionDays: number;
   agentLogMaxMb: number;
   agentLogFiles: number;
@@ -48,6 +53,16 @@ const count: Parser<number> = (raw) => {
   return Number(raw);
 };
 
+const bool: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new Error(`"${raw}" is not true or false`);
+};
+
+/** A comma-separated list of names. */
+const names: Parser<string[]> = (raw) => raw.split(',').map((n) => n.trim()).filter((n) => n !== '');
+
 const logLevel: Parser<LogLevel> = (raw) => {
   const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
   if (!level) throw new Error(`"${raw}" is not a log level (${LOG_LEVELS.join(', ')})`);
@@ -73,9 +88,9 @@ const urlOf = (schemes: string[]): Parser<string> => (raw) => {
   try {
     scheme = new URL(raw).protocol.replace(/:$/, '');
   } catch {
-    throw new Error(`"${raw}" is not a URL`);
+    throw new Error(`"${redactUrl(raw)}" is not a URL`);
   }
-  if (!schemes.includes(scheme)) throw new Error(`"${raw}" must start with ${schemes.map((s) => s + '://').join(' or ')}`);
+  if (!schemes.includes(scheme)) throw new Error(`"${redactUrl(raw)}" must start with ${schemes.map((s) => s + '://').join(' or ')}`);
   return raw;
 };
 
@@ -111,6 +126,7 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'brokerHost', name: 'broker_host', parse: text, fallback: () => '0.0.0.0' }),
   spec({ key: 'brokerUsername', name: 'broker_username', parse: text, fallback: () => '' }),
   spec({ key: 'brokerPassword', name: 'broker_password', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'brokerAnonymous', name: 'broker_anonymous', parse: bool, fallback: () => false }),
   spec({ key: 'httpPort', name: 'http_port', flag: '--http-port', parse: port, fallback: () => 8099 }),
   spec({ key: 'httpHost', name: 'http_host', flag: '--http-host', parse: text, fallback: () => '0.0.0.0' }),
   spec({ key: 'baseTopic', name: 'base_topic', flag: '--base-topic', parse: topicLevels, fallback: () => 'hearth' }),
@@ -120,6 +136,7 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'haUrl', name: 'ha_url', parse: urlOf(['ws', 'wss', 'http', 'https']), fallback: () => '' }),
   spec({ key: 'haToken', name: 'ha_token', secret: true, parse: text, fallback: () => '' }),
   spec({ key: 'metricsInterval', name: 'metrics_interval', parse: positive, fallback: () => 10 }),
+  spec({ key: 'metricsInterfaces', name: 'metrics_interfaces', parse: names, fallback: () => [] }),
   spec({ key: 'metricsRetentionDays', name: 'metrics_retention_days', parse: positive, fallback: () => 7 }),
   spec({ key: 'agentLogMaxMb', name: 'agent_log_max_mb', parse: positive, fallback: () => 10 }),
   spec({ key: 'agentLogFiles', name: 'agent_log_files', parse: count, fallback: () => 5 }),

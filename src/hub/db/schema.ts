@@ -1,14 +1,8 @@
 /** Entities as TypeORM EntitySchemas (no decorators): the same on SQLite and PostgreSQL. */
-import { EntitySchema, type ValueTransformer } from 'typeorm';
+import { EntitySchema } from 'typeorm';
+import { epochMs } from './columns.js';
+import { ApiToken, AuditEntry, HearthUser, HubMeta } from './users-schema.js';
 
-/**
- * Epoch milliseconds: whole numbers going in (PostgreSQL's bigint refuses a fraction), numbers
- * coming out (PostgreSQL returns bigint as a string).
- */
-export const epochMs: ValueTransformer = {
-  to: (v: number | null | undefined) => (typeof v === 'number' ? Math.round(v) : v),
-  from: (v: string | number | null) => (v === null ? null : Number(v)),
-};
 
 export interface MetricSampleRow {
   id?: number;
@@ -221,4 +215,4 @@ export const Device = new EntitySchema<DeviceRow>({
   },
 });
 
-export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task, Device];
+export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task, Device, HearthUser, ApiToken, AuditEntry, HubMeta];

@@ -19,14 +19,13 @@ export const DeviceAction = Type.Union([
 const DeviceSet = Type.Record(Type.String(), Type.Unknown());
 
 export function registerDeviceCommands(commands: CommandRegistry, operations: OperationTable): void {
-  const mqtt = { edge: 'mqtt' } as const;
-  commands.register('device', DeviceSet, (id, c) => {
-    if (!('action' in c)) return operations.run('device/write', { id, values: c }, mqtt);
+  commands.register('device', DeviceSet, (id, c, caller) => {
+    if (!('action' in c)) return operations.run('device/write', { id, values: c }, caller);
     const a = parse(DeviceAction, c);
     if (!a.ok) throw invalid(`${a.error} (actions: connect, disconnect, reconnect, or { "action": "command", "command": "…" })`);
     const v = a.value;
-    if (v.action === 'command') return operations.run('device/command', { id, command: v.command }, mqtt);
-    return operations.run(`device/${v.action}`, { id }, mqtt);
+    if (v.action === 'command') return operations.run('device/command', { id, command: v.command }, caller);
+    return operations.run(`device/${v.action}`, { id }, caller);
   });
-  commands.registerField('device', (id, field, value) => operations.run('device/write', { id, values: { [field]: value } }, mqtt));
+  commands.registerField('device', (id, field, value, caller) => operations.run('device/write', { id, values: { [field]: value } }, caller));
 }

@@ -9,7 +9,7 @@ import type { EventBus } from '../events.js';
 import { rowWriter } from '../db/row-writer.js';
 import { Device, type DeviceRow } from '../db/schema.js';
 import { conflict, invalid, notFound } from '../errors.js';
-import { applyDeclared } from '../kinds/declared.js';
+import { applyDeclared, type Declared } from '../kinds/declared.js';
 import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
 import type { Extension } from '../extension.js';
@@ -38,7 +38,7 @@ export interface DeviceManagerDeps {
   /** Where uploaded files wait; what is left there from a hub that died is removed at start. */
   uploadsDir: string;
   /** Devices from hearth.yaml: created when new, changed to match when they exist (by id). */
-  declared: DeviceCreate[];
+  declared: Declared<DeviceCreate>;
 }
 
 /** Telemetry may change thousands of times a second; its state goes out at most this often. */

@@ -8,10 +8,20 @@ export interface DeclaredKind<B> {
   update(id: string, body: B, o: { replace: true }): Promise<unknown>;
 }
 
-export async function applyDeclared<B extends { name: string }>(declared: readonly B[], kind: DeclaredKind<B>): Promise<void> {
-  for (const body of declared) {
+/** A kind's entries in hearth.yaml, and who hears of each thing the file created (the audit). */
+export interface Declared<B> {
+  bodies: readonly B[];
+  created(id: string): Promise<void>;
+}
+
+export async function applyDeclared<B extends { name: string }>(declared: Declared<B>, kind: DeclaredKind<B>): Promise<void> {
+  for (const body of declared.bodies) {
     const id = idOf(body.name);
-    if (kind.has(id)) await kind.update(id, body, { replace: true });
-    else await kind.create(body);
+    if (kind.has(id)) {
+      await kind.update(id, body, { replace: true });
+    } else {
+      await kind.create(body);
+      await declared.created(id);
+    }
   }
 }

@@ -76,6 +76,9 @@ export class MetricsCollector {
   private hasSensors: boolean | null = null;
   private readonly onLinux = linux.isLinux();
 
+  /** `interfaces`: virtual network interfaces to count all the same (HEARTH_METRICS_INTERFACES). */
+  constructor(private readonly interfaces: readonly string[] = []) {}
+
   private readLinux(): Readings {
     const cpu = linux.cpuTimes();
     const prev = this.lastCpu;
@@ -88,7 +91,7 @@ export class MetricsCollector {
       const c = linux.readSensor(s);
       if (c !== null && c > -100) temps.push({ name: s.name, celsius: round(c) });
     }
-    return { cpuPercent: total > 0 ? (busy / total) * 100 : 0, mem: linux.memory(), disks: linux.mounts(isDiskType), temperatures: temps, net: linux.netBytes() };
+    return { cpuPercent: total > 0 ? (busy / total) * 100 : 0, mem: linux.memory(), disks: linux.mounts(isDiskType), temperatures: temps, net: linux.netBytes(this.interfaces) };
   }
 
   private async readPortable(): Promise<Readings> {

@@ -10,7 +10,7 @@ const MAINTAIN_EVERY_MS = 3600_000;
 
 export class MetricsSampler implements Extension {
   readonly name = 'metrics';
-  private readonly collector = new MetricsCollector();
+  private readonly collector: MetricsCollector;
   private timer: NodeJS.Timeout | null = null;
   private lastMaintain = 0;
   private latestSample: HostMetrics | null = null;
@@ -22,7 +22,10 @@ export class MetricsSampler implements Extension {
     private readonly history: MetricHistory,
     private readonly intervalS: number,
     private readonly logger: Logger,
-  ) {}
+    interfaces: readonly string[] = [],
+  ) {
+    this.collector = new MetricsCollector(interfaces);
+  }
 
   get latest(): HostMetrics | null {
     return this.latestSample;

@@ -31,6 +31,7 @@ export const Info = Type.Unsafe<HubInfo>(
 
 const HealthSchema = Type.Unsafe<Health>(
   Type.Object({
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
     healthy: Type.Boolean(),
     checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })),
   }),
@@ -96,7 +97,7 @@ export const HUB_OPERATIONS = [
   }),
   operation({
     name: 'health_check',
-    summary: 'Is the hub healthy (MQTT connected, database answering)? Open, no token; 503 when not.',
+    summary: 'Is the hub healthy (MQTT connected, the database takes a write and reads it back, the data directory\'s disk not full)? Open, no token; 503 and status degraded when not, each check saying why.',
     role: 'viewer',
     http: { method: 'GET', path: '/api/health', public: true, statusOf: (h) => (h.healthy ? 200 : 503) },
     input: NoInput,

@@ -7,9 +7,9 @@
 import type { Static, TObject, TSchema } from '@sinclair/typebox';
 import type { Caller, OperationContext } from './context.js';
 
-/** viewer reads; operator starts, stops, runs, connects, sends commands; admin creates, changes, deletes. */
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import type { Role } from '../users/types.js';
+
+export type { Role } from '../users/types.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -23,8 +23,10 @@ export interface HttpBinding<O> {
   statusOf?(out: O): number;
   /** The one input field that is the whole body (device/write's values); default: every field not in the path. */
   body?: string;
-  /** Answered without a token (the health check). */
+  /** Answered without a token (the health check, login). */
   public?: true;
+  /** At most `max` calls per window from one address for one user name (login). */
+  rateLimit?: { max: number; windowMs: number };
 }
 
 /** How `hearth <noun> <verb>` presents the operation; the arguments follow from the input schema. */
@@ -48,6 +50,8 @@ export interface Operation<I extends TObject = TObject, O extends TSchema = TSch
   /** Every field the operation takes, from path, query or body over HTTP, from the payload over MQTT. */
   input: I;
   output: O;
+  /** Its answer holds a secret (a password, a token): over HTTP only, never as a bridge path, whose answers travel on a shared topic. */
+  secret?: true;
   /** `false`: no generated CLI command (a hand-written one, or none). */
   cli?: CliBinding<Static<I>, Static<O>> | false;
   handler(input: Static<I>, hub: OperationContext, caller: Caller): Promise<Static<O>> | Static<O>;

@@ -104,7 +104,7 @@ export const TASK_OPERATIONS = [
     output: RunAnswer,
     cli: false,
     // The job's trigger says where the run was asked for.
-    handler: (i, hub, caller) => hub.tasks.runNow(i.id, caller.edge === 'http' ? 'manual' : 'mqtt'),
+    handler: (i, hub, caller) => hub.tasks.runNow(i.id, caller.edge === 'mqtt' ? 'mqtt' : 'manual'),
   }),
   thingAction('task', 'enable', { summary: 'Enable its schedule and triggers (409 when it is enabled already)', role: 'operator', output: TaskViewSchema, say, act: (hub, id) => hub.tasks.setEnabled(id, true) }),
   thingAction('task', 'disable', {

@@ -24,6 +24,9 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const READ_CHUNK = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 const NL = 0x0a;
+/** Modes of new log folders and files (a rotated file keeps its mode). */
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
 const CR = 0x0d;
 
 interface StreamState {
@@ -49,7 +52,8 @@ export class AgentLogs {
     }
     this.limits = { ...limits };
     // Sync once at construction: cheap, and every later write can assume the folder exists.
-    mkdirSync(dir, { recursive: true });
+    // Private, as the files: output holds whatever the program prints, secrets included.
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
     const state = (name: Stream): StreamState => {
       const path = join(dir, `${name}.log`);
       return { path, pending: EMPTY, queue: [], drainScheduled: false, chain: Promise.resolve(), handle: null, size: 0, failing: false };
@@ -196,8 +200,8 @@ export class AgentLogs {
 
   private async fileFor(s: StreamState): Promise<FileHandle> {
     if (s.handle) return s.handle;
-    mkdirSync(this.dir, { recursive: true }); // cheap no-op unless someone removed it
-    const fh = await open(s.path, 'a');
+    mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR }); // cheap no-op unless someone removed it
+    const fh = await open(s.path, 'a', PRIVATE_FILE);
     s.size = (await fh.stat()).size;
     s.handle = fh;
     return fh;

@@ -4,11 +4,35 @@
  * stops the whole group. Agents use it now; service-mode apps will too.
  */
 import type { ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { BACKOFF_MAX_MS, type ProgramSpec, type ProgramStatus } from './spec.js';
 import { conflict } from '../errors.js';
 import { signalGroup, spawnGroup, stopGroup } from './process-group.js';
 import { startTimeOf } from './procfs.js';
 
+/**
+ * Why the program could not be spawned, in words. Node reports a missing cwd exactly as a missing
+ * command (ENOENT, naming the command), so on that error the directory is looked at: the same
+ * words as a task's command action uses.
+ */
+function spawnProblem(e: Error, cwd: string | undefined): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (cwd !== undefined && (code === 'ENOENT' || code === 'ENOTDIR')) {
+    try {
+      if (!statSync(cwd).isDirectory()) return `${cwd} is not a directory`;
+    } catch (s) {
+      const why = (s as NodeJS.ErrnoException).code;
+      return why === 'ENOENT' ? `no directory ${cwd}` : `cannot use directory ${cwd} (${why ?? String(s)})`;
+    }
+  }
+  return e.message;
+}
+
+/** A spawn error's words, shortened in the middle: a reason is kept in 200 characters, a command or cwd may be longer. */
+function spawnReason(e: Error, cwd: string | undefined): string {
+  const why = spawnProblem(e, cwd);
+  return `spawn_error: ${why.length <= 180 ? why : `${why.slice(0, 90)}…${why.slice(-89)}`}`;
+}
 
 export interface ProgramState {
   status: ProgramStatus;
@@ -167,7 +191,7 @@ export class Program {
     try {
       child = spawnGroup({ command: this.spec.command, args: this.spec.args, cwd: this.spec.cwd, env: this.spec.env });
     } catch (e) {
-      this.set({ status: 'failed', reason: `spawn_error: ${(e as Error).message}`, nextStartAt: null, restarts });
+      this.set({ status: 'failed', reason: spawnReason(e as Error, this.spec.cwd), nextStartAt: null, restarts });
       return;
     }
     // A missing command or cwd is reported by an 'error' event, not a throw.
@@ -178,7 +202,7 @@ export class Program {
     this.set({ status: 'starting', reason: null, nextStartAt: null, restarts });
     const failed = await spawned;
     if (failed) {
-      this.set({ status: 'failed', reason: `spawn_error: ${failed.message}`, pid: null, pidStartTime: null });
+      this.set({ status: 'failed', reason: spawnReason(failed, this.spec.cwd), pid: null, pidStartTime: null });
       return;
     }
     this.child = child;

@@ -9,5 +9,5 @@ export const TaskCommand = Type.Object(
 );
 
 export function registerTaskCommands(commands: CommandRegistry, operations: OperationTable): void {
-  commands.register('task', TaskCommand, (id, c) => operations.run(`task/${c.action}`, { id }, { edge: 'mqtt' }));
+  commands.register('task', TaskCommand, (id, c, caller) => operations.run(`task/${c.action}`, { id }, caller));
 }

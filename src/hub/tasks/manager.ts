@@ -14,7 +14,7 @@ import { update, type Statement } from '../db/statements.js';
 import { Task, type TaskRow } from '../db/schema.js';
 import { conflict, invalid } from '../errors.js';
 import type { Extension } from '../extension.js';
-import { applyDeclared } from '../kinds/declared.js';
+import { applyDeclared, type Declared } from '../kinds/declared.js';
 import { EndOfTurn } from '../kinds/end-of-turn.js';
 import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
@@ -41,7 +41,7 @@ export interface TaskManagerDeps {
   jobs: JobManager;
   agents: AgentManager;
   /** Tasks from hearth.yaml: created when new, changed to match when they exist (by id). */
-  declared: TaskCreate[];
+  declared: Declared<TaskCreate>;
 }
 
 type Definition = Omit<TaskCreate, 'name'>;

@@ -19,6 +19,7 @@ export function deviceTelemetrySocket(app: FastifyInstance, ctx: ApiContext): vo
     '/api/devices/:id/telemetry',
     {
       websocket: true,
+      config: { socket: true },
       schema: {
         tags: ['devices', 'live'],
         summary: 'WebSocket: the device\'s state, then its telemetry, raw lines (rx/tx) and state changes as { type, data }',

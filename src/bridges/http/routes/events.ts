@@ -1,20 +1,23 @@
 /**
  * WebSocket /api/events: every bus event as { type, data }, as it happens; `?types=a,b` for only
- * those. A client that does not keep up is closed (1013) rather than buffered without limit.
+ * those. Sent through the hub's one event fan-out (event-fanout.ts), shared with the SSE stream: a
+ * client that does not keep up is closed (1013) rather than buffered without limit.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { BUS_EVENT_NAMES } from '../../../hub/events.js';
 import type { ApiContext } from '../context.js';
+import { eventFanout, frame, MAX_BUFFERED_BYTES, MAX_TOTAL_BUFFERED_BYTES, Outbox, TOO_SLOW, type Limit, type Transport } from '../event-fanout.js';
 
-/** What may wait in a client's send buffer before it counts as too slow. */
-export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-/** 1013 "try again later": the client may reconnect and carry on from the current state. */
-export const TOO_SLOW = { code: 1013, reason: 'too slow: reconnect' } as const;
 /** 1008 "policy violation": the query asked for an event type that does not exist. */
 export const UNKNOWN_TYPE_CODE = 1008;
 
+const MIB = 1024 * 1024;
+/** The caps as the routes' descriptions (and the README) state them. */
+export const SLOW_CLIENTS_TEXT =
+  `A client that lets more than ${MAX_BUFFERED_BYTES / MIB} MiB pile up unread is closed, and so are the slowest clients ` +
+  `(most unread first) while all clients together have more than ${MAX_TOTAL_BUFFERED_BYTES / MIB} MiB unread`;
 
 const Query = Type.Object({
   token: Type.Optional(Type.String({ description: 'The admin token, for browsers (which cannot set headers on a WebSocket)' })),
@@ -23,20 +26,27 @@ const Query = Type.Object({
   ),
 });
 
+/** Frames as WebSocket text messages, the same bytes for every client; let go with 1013. */
+function webSocketTransport(socket: WebSocket, letGo: (limit: Limit, buffered: number) => void): Transport {
+  return {
+    write(frames, written) {
+      frames.forEach((f, i) => socket.send(f.json, { binary: false }, i === frames.length - 1 ? written : undefined));
+    },
+    tooSlow(limit, buffered) {
+      letGo(limit, buffered);
+      socket.close(TOO_SLOW.code, TOO_SLOW.reason);
+    },
+  };
+}
+
 /**
- * Sends `{ type, data }` while the socket is open. Unread data piles up in the hub's memory: past
- * the limit the client is let go (1013, after `tooSlow`) rather than buffered without end.
+ * Sends `{ type, data }` while the socket is open, counted against the same caps as /api/events
+ * (for the device telemetry WebSocket, whose messages are its own); `tooSlow` when it is let go.
  */
 export function jsonSender(socket: WebSocket, tooSlow: () => void): (type: string, data: unknown) => void {
-  return (type, data) => {
-    if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      tooSlow();
-      socket.close(TOO_SLOW.code, TOO_SLOW.reason);
-      return;
-    }
-    socket.send(JSON.stringify({ type, data }));
-  };
+  const box = new Outbox(webSocketTransport(socket, tooSlow));
+  socket.on('close', () => box.close());
+  return (type, data) => box.push(frame(type, data));
 }
 
 /** The types asked for, all when none; or the first name that is not an event type. */
@@ -48,16 +58,18 @@ export function parseTypes(query: string | undefined): { types: Set<string> | nu
 }
 
 export async function eventRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  const fanout = eventFanout(ctx.bus);
   app.get<{ Querystring: Static<typeof Query> }>(
     '/api/events',
     {
       websocket: true,
+      config: { socket: true },
       schema: {
         summary: 'WebSocket: every state change and event as { type, data }',
         description: [
           'The first message is `hello` with the hub info. `?types=thing.changed,log.line` sends only those event types;',
           'an unknown type name closes the socket with 1008 and the name in the reason.',
-          `A client that lets more than ${MAX_BUFFERED_BYTES / 1024 / 1024} MiB pile up unread is closed with 1013 ("too slow: reconnect").`,
+          `${SLOW_CLIENTS_TEXT}, with 1013 ("${TOO_SLOW.reason}"). The same events as Server-Sent Events: GET /api/events/stream.`,
         ].join(' '),
         tags: ['live'],
         querystring: Query,
@@ -70,18 +82,15 @@ export async function eventRoutes(app: FastifyInstance, ctx: ApiContext): Promis
         socket.close(UNKNOWN_TYPE_CODE, `unknown event type: ${asked.unknown}`.slice(0, 120));
         return;
       }
-      const { types } = asked;
-      let off = (): void => undefined;
-      const send = jsonSender(socket, () => {
-        off();
-        ctx.logger.warn({ buffered: socket.bufferedAmount }, 'closing an /api/events client that does not keep up');
-      });
-      off = ctx.bus.onAny((type, data) => {
-        if (types === null || types.has(type)) send(type, data);
-      });
-      send('hello', ctx.info());
-      socket.on('close', off);
-      socket.on('error', off);
+      const box = new Outbox(
+        webSocketTransport(socket, (limit, buffered) => {
+          leave();
+          ctx.logger.warn({ buffered, limit }, 'closing an /api/events client that does not keep up');
+        }),
+      );
+      const leave = fanout.add(asked.types, box);
+      box.push(frame('hello', ctx.info()));
+      socket.on('close', leave);
     },
   );
 }

@@ -1,4 +1,5 @@
 /** Telemetry fields read from text lines: each a regular expression with a named group per field. */
+import { compilePattern } from '../../safe-regex.js';
 import type { FieldValue } from '../protocol.js';
 import type { LineField } from '../schema.js';
 
@@ -13,19 +14,19 @@ export function checkFields(fields: LineField[] | undefined): string | null {
   for (const [i, f] of (fields ?? []).entries()) {
     if (seen.has(f.name)) return `telemetry.fields.${i}.name: "${f.name}" is used twice`;
     seen.add(f.name);
-    let re: RegExp;
-    try {
-      re = new RegExp(f.pattern);
-    } catch (e) {
-      return `telemetry.fields.${i}.pattern: not a valid regular expression (${(e as Error).message})`;
-    }
-    if (!re.source.includes(`(?<${f.name}>`)) return `telemetry.fields.${i}.pattern: must have a named group (?<${f.name}>…) for the field "${f.name}"`;
+    const re = compilePattern(f.pattern);
+    if (!re.ok) return `telemetry.fields.${i}.pattern: ${re.error}`;
+    if (!f.pattern.includes(`(?<${f.name}>`)) return `telemetry.fields.${i}.pattern: must have a named group (?<${f.name}>…) for the field "${f.name}"`;
   }
   return null;
 }
 
+/** Linear-time matchers (safe-regex.ts). A field stored before its pattern was refused (lookaround) reads nothing. */
 export function compileFields(fields: LineField[] | undefined): CompiledField[] {
-  return (fields ?? []).map((field) => ({ field, re: new RegExp(field.pattern) }));
+  return (fields ?? []).flatMap((field) => {
+    const p = compilePattern(field.pattern);
+    return p.ok ? [{ field, re: p.re }] : [];
+  });
 }
 
 /** The values this line carries, or null when no field matches it. */

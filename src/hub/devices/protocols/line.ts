@@ -6,6 +6,7 @@
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conflict, HubError } from '../../errors.js';
+import { compilePattern } from '../../safe-regex.js';
 import type { ByteLink } from '../link.js';
 import type { ByteProtocol, ByteSession, CommandResult, SessionContext, UploadControl, UploadResult, UploadSource } from '../protocol.js';
 import type { CommandOptions, DeviceCreate } from '../schema.js';
@@ -38,7 +39,9 @@ class LineSession implements ByteSession {
   ) {
     this.fields = compileFields(device.telemetry?.fields);
     this.opts = { ...DEFAULTS, ...device.command };
-    this.pattern = this.opts.pattern ? new RegExp(this.opts.pattern) : null;
+    // Linear time (safe-regex.ts); one stored before lookaround was refused matches no line.
+    const p = this.opts.pattern ? compilePattern(this.opts.pattern) : null;
+    this.pattern = p?.ok ? p.re : null;
   }
 
   async start(): Promise<void> {}
@@ -52,7 +55,7 @@ class LineSession implements ByteSession {
     // The prompt itself may come as a line of its own: it ends the answer and is not part of it.
     if (until === 'prompt' && line.trim() === this.opts.prompt!.trim()) return this.settle();
     p.lines.push(line);
-    if (until === 'line' || (until === 'pattern' && this.pattern!.test(line))) this.settle();
+    if (until === 'line' || (until === 'pattern' && this.pattern?.test(line) === true)) this.settle();
   }
 
   onPartial(text: string): boolean {
@@ -166,11 +169,8 @@ export const line: ByteProtocol = {
     if (c?.until === 'prompt' && !c.prompt) return 'command.prompt: required when command.until is "prompt"';
     if (c?.until === 'pattern' && !c.pattern) return 'command.pattern: required when command.until is "pattern"';
     if (c?.pattern) {
-      try {
-        new RegExp(c.pattern);
-      } catch (e) {
-        return `command.pattern: not a valid regular expression (${(e as Error).message})`;
-      }
+      const p = compilePattern(c.pattern);
+      if (!p.ok) return `command.pattern: ${p.error}`;
     }
     return checkFields(device.telemetry?.fields);
   },

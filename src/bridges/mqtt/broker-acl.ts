@@ -1,0 +1,78 @@
+/**
+ * Who may publish, subscribe and receive what on the embedded broker. Only the hub writes its state
+ * topics and its discovery; everyone signed in may send bridge requests and `/set` commands (the
+ * operation table then checks their role) and use every other topic; Home Assistant may say it is
+ * online and clear a discovery config (the user deleting a device there).
+ */
+import type { Principal } from '../../hub/users/types.js';
+import { topicMatches } from './connection.js';
+
+/** A signed-in client: what it proved, and the two users whose rights are by name. */
+export interface Identity {
+  principal: Principal;
+  kind: 'hub' | 'homeassistant' | 'user';
+}
+
+/** Where a refused publish goes instead: a `$SYS` topic no one receives (see mayForward). */
+export const REFUSED_TOPIC = '$SYS/hearth/refused';
+
+export class BrokerAcl {
+  constructor(
+    private readonly base: string,
+    private readonly discoveryPrefix: string,
+  ) {}
+
+  get requests(): string {
+    return `${this.base}/bridge/request/#`;
+  }
+
+  get responses(): string {
+    return `${this.base}/bridge/response/#`;
+  }
+
+  /** `<base>/<kind>/<id>/set` and `<base>/<kind>/<id>/<field>/set`: commands, not the bridge's own topics. */
+  isCommand(topic: string): boolean {
+    if (!topicMatches(`${this.base}/+/+/set`, topic) && !topicMatches(`${this.base}/+/+/+/set`, topic)) return false;
+    return !topic.startsWith(`${this.base}/bridge/`);
+  }
+
+  isRequest(topic: string): boolean {
+    return topicMatches(this.requests, topic);
+  }
+
+  /** Why the publish is refused, or null when it may go. */
+  refusePublish(who: Identity, topic: string, payload: Buffer): string | null {
+    if (who.kind === 'hub') return null;
+    if (topic.startsWith('$')) return '$ topics are the broker\'s';
+    if (topic === this.base || topic.startsWith(`${this.base}/`)) {
+      if (this.isRequest(topic) || this.isCommand(topic)) return null;
+      return `only the hub publishes under ${this.base}/ (but bridge requests and /set commands)`;
+    }
+    const prefix = this.discoveryPrefix;
+    if (topic === `${prefix}/status`) {
+      return who.kind === 'homeassistant' ? null : `only Home Assistant's user publishes ${topic}`;
+    }
+    if (topic.startsWith(`${prefix}/device/`)) {
+      // Home Assistant clears a device's config when the user deletes the device there.
+      if (who.kind === 'homeassistant' && payload.length === 0 && topicMatches(`${prefix}/device/+/config`, topic)) return null;
+      return `only the hub publishes discovery under ${prefix}/device/ (Home Assistant's user may clear a config)`;
+    }
+    return null;
+  }
+
+  /** `$SYS` shows every client id: the hub and admins only. */
+  maySubscribe(who: Identity, filter: string): boolean {
+    if (!filter.startsWith('$')) return true;
+    return who.kind === 'hub' || who.principal.role === 'admin';
+  }
+
+  /**
+   * Whether a message reaches a subscriber. Bridge requests carry passwords and env values: the hub
+   * takes them from the broker, no one else gets them. A response is only ever sent to its asker
+   * (without a publisher's client id); one that a client published is not passed on.
+   */
+  mayForward(topic: string, fromClient: boolean): boolean {
+    if (topic === REFUSED_TOPIC || this.isRequest(topic)) return false;
+    return !(fromClient && topicMatches(this.responses, topic));
+  }
+}

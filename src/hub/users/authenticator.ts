@@ -1,0 +1,49 @@
+/**
+ * Checks every credential the hub accepts: the admin token (the root user), a session JWT, a
+ * personal API token, a user's password. One place, so HTTP and the broker accept the same ones.
+ */
+import { tokenMatches } from '../auth/admin-token.js';
+import type { Sessions } from './sessions.js';
+import type { UserStore } from './store.js';
+import { ROLES, ROOT_USER, type Authenticator, type Principal, type Role } from './types.js';
+
+const lower = (a: Role, b: Role): Role => ROLES[Math.min(ROLES.indexOf(a), ROLES.indexOf(b))]!;
+
+export class HubAuthenticator implements Authenticator {
+  constructor(
+    private readonly adminToken: string,
+    private readonly users: UserStore,
+    private readonly sessions: Sessions,
+  ) {}
+
+  async bearer(secret: string): Promise<Principal | null> {
+    if (tokenMatches(this.adminToken, secret)) return { username: ROOT_USER, role: 'admin', via: 'admin_token' };
+    if (secret.startsWith('hth_')) return this.apiToken(secret);
+    const session = await this.sessions.read(secret);
+    if (!session) return null;
+    const user = await this.users.find(session.username);
+    // A session ends when its user changes (password, role, disabled) after it was issued.
+    if (!user?.enabled || session.issuedAt < user.updated_at) return null;
+    return { username: user.username, role: user.role, via: 'session' };
+  }
+
+  async login(username: string, secret: string): Promise<Principal | null> {
+    if (username === ROOT_USER) return this.bearer(secret);
+    if (secret.startsWith('hth_')) {
+      const p = await this.apiToken(secret);
+      return p?.username === username ? p : null;
+    }
+    const user = await this.users.checkPassword(username, secret);
+    return user ? { username: user.username, role: user.role, via: 'password' } : null;
+  }
+
+  private async apiToken(secret: string): Promise<Principal | null> {
+    const found = await this.users.checkToken(secret);
+    if (!found) return null;
+    const { token, owner } = found;
+    if (token.username === ROOT_USER) return { username: ROOT_USER, role: token.role, via: 'api_token' };
+    if (!owner?.enabled) return null;
+    // Never more than the owner may do now, whatever the token was made with.
+    return { username: owner.username, role: lower(token.role, owner.role), via: 'api_token' };
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Session tokens: HS256 JWTs (jose) signed with a secret generated once into the data dir (0600).
+ * A session names its user; the role is read from the user at each use, and a session older than
+ * the user's last change (password, role, disabled) is no longer valid.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jwtVerify, SignJWT } from 'jose';
+
+/** How long a session lasts; POST /api/auth/refresh gives a new one before it ends. */
+export const SESSION_TTL_S = 12 * 3600;
+const ISSUER = 'hearth';
+
+export interface Session {
+  token: string;
+  /** ISO time. */
+  expires_at: string;
+}
+
+function secretFile(dataDir: string): Buffer {
+  const file = join(dataDir, 'session-secret');
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8').trim();
+    if (text.length >= 43) return Buffer.from(text, 'base64url');
+  }
+  const secret = randomBytes(32);
+  writeFileSync(file, secret.toString('base64url') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+export class Sessions {
+  private readonly key: Buffer;
+
+  constructor(dataDir: string) {
+    this.key = secretFile(dataDir);
+  }
+
+  async issue(username: string): Promise<Session> {
+    const now = Math.floor(Date.now() / 1000);
+    // `ims`: the issue time in milliseconds, to compare with the user's last change (iat is in seconds).
+    const token = await new SignJWT({ ims: Date.now() })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setSubject(username)
+      .setIssuedAt(now)
+      .setExpirationTime(now + SESSION_TTL_S)
+      .sign(this.key);
+    return { token, expires_at: new Date((now + SESSION_TTL_S) * 1000).toISOString() };
+  }
+
+  /** The session's user and when it was issued (epoch ms), or null when it is not a valid, current session. */
+  async read(token: string): Promise<{ username: string; issuedAt: number } | null> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
+      if (typeof payload.sub !== 'string' || typeof payload.ims !== 'number') return null;
+      return { username: payload.sub, issuedAt: payload.ims };
+    } catch {
+      return null;
+    }
+  }
+}
