@@ -17,8 +17,9 @@ import { CommandRegistry } from './commands.js';
 import type { LoadedConfig } from './config/load.js';
 import { sectionList } from './config/sections.js';
 import type { LogLevel } from './config/types.js';
-import { checkDatabase, corruptDatabase, databaseErrorText, describeDatabase, openDatabase } from './db/data-source.js';
-import { FULL_BELOW_BYTES, freeBytes, lockDataDir, secureDataDir, type DataDirLock } from './data-dir.js';
+import { corruptDatabase, describeDatabase, openDatabase } from './db/data-source.js';
+import { lockDataDir, secureDataDir, type DataDirLock } from './data-dir.js';
+import { checkHealth } from './health.js';
 import { DeviceManager } from './devices/manager.js';
 import { registerDeviceCommands } from './devices/commands.js';
 import { DeviceCreate } from './devices/schema.js';
@@ -337,35 +338,7 @@ export class Hub {
   }
 
   async health(): Promise<Health> {
-    const checks: Health['checks'] = {};
-    checks.mqtt = this.mqtt?.connected ? { ok: true } : { ok: false, detail: 'not connected to the broker' };
-    checks.database = await this.databaseCheck();
-    checks.disk = await this.diskCheck();
-    const healthy = Object.values(checks).every((c) => c.ok);
-    return { status: healthy ? 'ok' : 'degraded', healthy, checks };
-  }
-
-  /** A write read back (a database that only answers reads is not fine). */
-  private async databaseCheck(): Promise<Health['checks'][string]> {
     const s = this.settings;
-    if (!this.db) return { ok: false, detail: 'closed' };
-    try {
-      await checkDatabase(this.db);
-      return { ok: true };
-    } catch (e) {
-      return { ok: false, detail: databaseErrorText(e, { dataDir: s.dataDir, url: s.databaseUrl }) };
-    }
-  }
-
-  /** The data directory's disk: the database (SQLite), logs and job output are written there. */
-  private async diskCheck(): Promise<Health['checks'][string]> {
-    const dir = this.settings.dataDir;
-    try {
-      const free = await freeBytes(dir);
-      if (free < FULL_BELOW_BYTES) return { ok: false, detail: `the disk of the data directory ${dir} is full (${Math.floor(free / 1024)} KiB free)` };
-      return { ok: true };
-    } catch (e) {
-      return { ok: false, detail: `cannot tell the free space of ${dir}: ${(e as Error).message}` };
-    }
+    return checkHealth({ mqttConnected: this.mqtt?.connected === true, db: this.db, dataDir: s.dataDir, databaseUrl: s.databaseUrl });
   }
 }
