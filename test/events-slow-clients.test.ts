@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { get, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { MAX_BUFFERED_BYTES, MAX_TOTAL_BUFFERED_BYTES, TOO_SLOW } from '../src/bridges/http/event-fanout.js';
 import { onCleanup } from './helpers/cleanup.js';
 import { api, spawnHub, type HubProcess } from './helpers/hub.js';
+import { onSseEvents, sseGet } from './helpers/sse.js';
 import { until } from './helpers/wait.js';
 
 const MIB = 1024 * 1024;
@@ -63,34 +63,15 @@ async function wsReader(h: HubProcess): Promise<Reader> {
 
 /** An SSE stream that reads everything, counting the flood's lines. */
 async function sseReader(h: HubProcess): Promise<Reader> {
-  const res = await sseGet(h);
+  const res = await sseGet(h.http, h.token, '?types=log.line');
   const r = { lines: 0, last: '', open: () => !res.complete && !res.destroyed };
-  let text = '';
-  res.setEncoding('utf8');
-  res.on('data', (chunk: string) => {
-    text += chunk;
-    let end;
-    while ((end = text.indexOf('\n\n')) >= 0) {
-      const data = /^data: (.*)$/m.exec(text.slice(0, end))?.[1];
-      text = text.slice(end + 2);
-      const m = data ? (JSON.parse(data) as { type: string; data: { line: string } }) : null;
-      if (m?.type !== 'log.line') continue;
-      if (m.data.line.length === LINE) r.lines++;
-      r.last = m.data.line.slice(0, 10);
-    }
+  onSseEvents(res, (_event, data) => {
+    const m = JSON.parse(data) as { type: string; data: { line: string } };
+    if (m.type !== 'log.line') return;
+    if (m.data.line.length === LINE) r.lines++;
+    r.last = m.data.line.slice(0, 10);
   });
   return r;
-}
-
-async function sseGet(h: HubProcess): Promise<IncomingMessage> {
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = get(`${h.http}/api/events/stream?types=log.line`, { headers: { authorization: `Bearer ${h.token}` } }, resolve);
-    req.on('error', reject);
-    onCleanup(() => req.destroy());
-  });
-  assert.equal(res.statusCode, 200);
-  res.on('error', () => undefined);
-  return res;
 }
 
 interface Slow {
@@ -121,7 +102,7 @@ async function slowWs(h: HubProcess): Promise<Slow> {
 
 /** An SSE stream that stops reading once it has its hello; its last event says why it ended. */
 async function slowSse(h: HubProcess): Promise<Slow> {
-  const res = await sseGet(h);
+  const res = await sseGet(h.http, h.token, '?types=log.line');
   let tail = '';
   await new Promise((resolve) => res.once('data', resolve));
   res.pause();

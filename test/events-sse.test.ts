@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { KEEP_ALIVE_MS } from '../src/bridges/http/routes/event-stream.js';
 import { onCleanup } from './helpers/cleanup.js';
 import { created, startHub, type HubHandle } from './helpers/hub.js';
+import { onSseEvents, sseGet } from './helpers/sse.js';
 import { until } from './helpers/wait.js';
 
 type Msg = { type: string; data: Record<string, unknown> };
@@ -25,34 +26,13 @@ interface SseClient {
 
 /** Opens the stream with the hub's bearer token and parses it as an EventSource would. */
 async function openSse(h: HubHandle, query = ''): Promise<SseClient> {
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = get(`${h.http}/api/events/stream${query}`, { headers: { authorization: `Bearer ${h.token}` } }, resolve);
-    req.on('error', reject);
-    onCleanup(() => req.destroy());
-  });
-  assert.equal(res.statusCode, 200);
+  const res = await sseGet(h.http, h.token, query);
   const client: SseClient = { res, events: [], comments: [], ended: new Promise((resolve) => res.once('close', resolve)) };
-  const dispatch = (block: string): void => {
-    let event = 'message';
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) client.comments.push(line.slice(1).trim());
-      else if (line.startsWith('event: ')) event = line.slice('event: '.length);
-      else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
-    }
-    if (data.length > 0) client.events.push({ event, msg: JSON.parse(data.join('\n')) as Msg });
-  };
-  let text = '';
-  res.setEncoding('utf8');
-  res.on('data', (chunk: string) => {
-    text += chunk;
-    let end;
-    while ((end = text.indexOf('\n\n')) >= 0) {
-      dispatch(text.slice(0, end));
-      text = text.slice(end + 2);
-    }
-  });
-  res.on('error', () => undefined);
+  onSseEvents(
+    res,
+    (event, data) => client.events.push({ event, msg: JSON.parse(data) as Msg }),
+    (comment) => client.comments.push(comment),
+  );
   await until('the hello', () => client.events.map((e) => e.event), (ev) => ev[0] === 'hello');
   return client;
 }
