@@ -326,6 +326,14 @@ describe('bridge request paths', () => {
       assert.equal((await h.api('POST', '/api/users', { username, password: 'long enough password', role })).status, 201);
       return username;
     };
+    /** An API token of a new user (tokens are made with a user's session). */
+    const token = async (): Promise<{ id: string; token: string }> => {
+      const username = await user();
+      const session = await api<{ token: string }>(h.http, null, 'POST', '/api/auth/login', { username, password: 'long enough password' });
+      const made = await api<{ id: string; token: string }>(h.http, session.body.token, 'POST', '/api/tokens', { name: fresh() });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      return made.body;
+    };
     return {
       'user/list': {
         ok: async () => {
@@ -371,16 +379,16 @@ describe('bridge request paths', () => {
       },
       'token/list': {
         ok: async () => {
-          const made = await h.api<{ id: string }>('POST', '/api/tokens', { name: fresh() });
-          assert.ok(((await ok('token/list', {})) as Array<{ id: string }>).some((t) => t.id === made.body.id));
+          const made = await token();
+          assert.ok(((await ok('token/list', {})) as Array<{ id: string }>).some((t) => t.id === made.id));
         },
         bad: async () => [{ all: true }, /unknown field "all"/],
       },
       'token/revoke': {
         ok: async () => {
-          const made = await h.api<{ id: string; token: string }>('POST', '/api/tokens', { name: fresh() });
-          await ok('token/revoke', { id: made.body.id });
-          assert.equal((await api(h.http, made.body.token, 'GET', '/api/auth/me')).status, 401);
+          const made = await token();
+          await ok('token/revoke', { id: made.id });
+          assert.equal((await api(h.http, made.token, 'GET', '/api/auth/me')).status, 401);
         },
         bad: async () => [{ id: '000000000000' }, /no token "000000000000"/],
       },

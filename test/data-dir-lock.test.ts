@@ -146,7 +146,8 @@ describe('one hub per data directory', () => {
       form.append('file', new Blob(['G28\n']), 'part.gcode');
       assert.equal((await fetch(`${http}/api/devices/printer/upload`, { method: 'POST', headers, body: form })).status, 503);
       await accepts(brokerPort);
-      assert.deepEqual(pidsWith('n=4203'), [pid], 'the hub is still stopping the leftover');
+      // (Its shell forks for each sleep: a fork has the same command line for a moment.)
+      assert.ok(pidsWith('n=4203').includes(pid), 'the hub is still stopping the leftover');
     })();
     const failed = await meanwhile.then(() => null, (e: unknown) => e);
     // Opened whatever was seen, so that the start ends (and the file with it) either way.

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATIONS } from '../src/hub/operations/index.js';
 import { httpParts, pathFields, type Operation } from '../src/hub/operations/operation.js';
-import { BASE, startHub, type HubHandle } from './helpers/hub.js';
+import { api, BASE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
 import { overHttp } from './helpers/operations.js';
 import { until } from './helpers/wait.js';
@@ -55,7 +55,8 @@ describe('the operation table', () => {
     await until('the job to end', async () => (await h.api<{ status: string }>('GET', `/api/jobs/${job.id}`)).body.status, (s) => s === 'succeeded');
     things.job = job.id;
     things.user = (await h.api<{ username: string }>('POST', '/api/users', { username: 'parity', password: 'long enough password', role: 'viewer' })).body.username;
-    things.token = (await h.api<{ id: string }>('POST', '/api/tokens', { name: 'parity' })).body.id;
+    const session = await api<{ token: string }>(h.http, null, 'POST', '/api/auth/login', { username: 'parity', password: 'long enough password' });
+    things.token = (await api<{ id: string }>(h.http, session.body.token, 'POST', '/api/tokens', { name: 'parity' })).body.id;
     // A device deleted in Home Assistant (its user empties the config), for discovery/show.
     things.hidden = `hearth_testnode_task_${things.task}`;
     const ha = await MqttProbe.connect(h.brokerUrl, [], h.brokerUsers!.homeassistant);

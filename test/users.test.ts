@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import WebSocket from 'ws';
 import { after, before, describe, it } from 'node:test';
 import { api, startHub, type HubHandle } from './helpers/hub.js';
 import { until } from './helpers/wait.js';
@@ -121,6 +122,37 @@ describe('users, sessions and API tokens', () => {
     assert.equal((await as(session, 'POST', '/api/tokens', { name: 'past', expires_at: '2001-01-01T00:00:00Z' })).status, 400);
   });
 
+  it('makes no token with a token or the admin token, and a weaker token cannot revoke a stronger one', async () => {
+    const session = await userWithSession('ivy', 'operator');
+    const strong = await as(session, 'POST', '/api/tokens', { name: 'deploy' });
+    const weak = await as(session, 'POST', '/api/tokens', { name: 'dashboard', role: 'viewer' });
+    const byToken = await as(String(weak.body.token), 'POST', '/api/tokens', { name: 'child' });
+    assert.equal(byToken.status, 400);
+    assert.match(String(byToken.body.error), /an API token makes no API tokens/);
+    const byRoot = await h.api<{ error: string }>('POST', '/api/tokens', { name: 'root' });
+    assert.equal(byRoot.status, 400);
+    assert.match(byRoot.body.error, /the admin token makes no API tokens/);
+    assert.equal((await as(String(weak.body.token), 'DELETE', `/api/tokens/${String(strong.body.id)}`)).status, 404);
+    assert.equal((await as(String(strong.body.token), 'GET', '/api/auth/me')).status, 200);
+    assert.equal((await as(String(strong.body.token), 'DELETE', `/api/tokens/${String(weak.body.id)}`)).status, 200);
+  });
+
+  it('takes a body\'s fields from the body only: a query cannot add to them (a password in a URL) or override them', async () => {
+    await userWithSession('quinn', 'viewer');
+    const r = await api<{ error: string }>(h.http, null, 'POST', '/api/auth/login?username=quinn', { username: 'nobody', password: PASSWORD });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error, /query: unknown field "username"/);
+  });
+
+  it('ends the event streams of a user whose role changes', async () => {
+    const session = await userWithSession('sam', 'operator');
+    const socket = new WebSocket(`${h.http.replace('http', 'ws')}/api/events?types=thing.changed`, { headers: { authorization: `Bearer ${session}` } });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve, reject) => socket.once('message', resolve).once('error', reject));
+    assert.equal((await h.api('PUT', '/api/users/sam', { role: 'viewer' })).status, 200);
+    assert.equal(await closed, 4401);
+  });
+
   it('a user\'s tokens end with the user: deleted, or disabled', async () => {
     const session = await userWithSession('dan', 'operator');
     const token = String((await as(session, 'POST', '/api/tokens', { name: 'script' })).body.token);
@@ -189,10 +221,13 @@ describe('users, sessions and API tokens', () => {
     await as(session, 'DELETE', '/api/agents/sleeper');
     const read = await as(session, 'GET', '/api/audit');
     assert.equal(read.status, 403);
-    const audit = await h.api<Array<{ username: string; role: string; edge: string; operation: string; thing: string | null; outcome: string }>>('GET', '/api/audit?username=aud');
+    type Entry = { username: string; role: string; edge: string; operation: string; thing: string | null; outcome: string };
+    const audit = await h.api<Entry[]>('GET', '/api/audit?username=aud');
     assert.deepEqual(
       audit.body.map((e) => [e.username, e.role, e.edge, e.operation, e.thing, e.outcome]),
       [
+        // A refused read is recorded too.
+        ['aud', 'operator', 'http', 'audit/list', null, 'refused'],
         ['aud', 'operator', 'http', 'agent/delete', 'sleeper', 'refused'],
         ['aud', 'operator', 'http', 'agent/start', 'sleeper', 'ok'],
       ],

@@ -159,6 +159,11 @@ export class Hub {
     await visibility.load();
     const history = new MetricHistory(this.db, s.metricsRetentionDays);
     const users = new UserStore(this.db);
+    // A user whose credentials changed keeps nothing open: the role a connection was opened with is gone.
+    users.onChange((username) => {
+      this.http?.endUser(username);
+      this.mqtt?.disconnectUser(username);
+    });
     const audit = new AuditLog(this.db);
     await audit.prune();
     this.auth = new HubAuthenticator(this.token, users, this.sessions);

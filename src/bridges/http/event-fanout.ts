@@ -133,9 +133,16 @@ export class Outbox {
   };
 }
 
+/** Who a client is, and how to end its stream when that user's credentials change. */
+export interface Holder {
+  username: string;
+  end(): void;
+}
+
 interface Subscriber {
   types: ReadonlySet<string> | null;
   box: Outbox;
+  holder: Holder;
 }
 
 /** The bus's events to every subscribed client: one bus listener while any is connected, one frame per event. */
@@ -146,8 +153,8 @@ export class EventFanout {
   constructor(private readonly bus: EventBus) {}
 
   /** Sends the client the events of these types (all when null) until the returned function is called. */
-  add(types: ReadonlySet<string> | null, box: Outbox): () => void {
-    const client = { types, box };
+  add(types: ReadonlySet<string> | null, box: Outbox, holder: Holder): () => void {
+    const client = { types, box, holder };
     this.clients.add(client);
     this.off ??= this.bus.onAny((type, data) => this.send(type, data));
     return () => {
@@ -156,6 +163,11 @@ export class EventFanout {
       this.off?.();
       this.off = null;
     };
+  }
+
+  /** Ends the streams of this user: demoted, disabled, deleted, or a token of theirs revoked. */
+  endUser(username: string): void {
+    for (const c of [...this.clients]) if (c.holder.username === username) c.holder.end();
   }
 
   private send(type: string, data: unknown): void {

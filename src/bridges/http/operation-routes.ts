@@ -54,7 +54,13 @@ function makeInputReader(op: Operation): InputReader {
   const parts = httpParts(op);
   const readText = textReader(op, parts);
   return (req) => {
-    const input = readText({ ...(req.query as Record<string, unknown>), ...(req.params as Record<string, unknown>) });
+    const query = req.query as Record<string, unknown>;
+    // A body's fields come in the body: a query may not add to them or override them (a password in a URL).
+    if (parts.body !== null) {
+      const extra = Object.keys(query)[0];
+      if (extra !== undefined) throw invalid(`query: unknown field "${extra}" (this route takes its fields in the JSON body)`);
+    }
+    const input = readText({ ...query, ...(req.params as Record<string, unknown>) });
     const body = parts.body;
     if (body !== null && 'field' in body) return { ...input, [body.field]: req.body };
     if (req.body === undefined) return input;

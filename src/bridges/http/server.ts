@@ -14,6 +14,7 @@ import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
 import { operationRoutes } from './operation-routes.js';
+import { eventFanout } from './event-fanout.js';
 import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { jobOutputRoutes } from './routes/job-output.js';
@@ -71,6 +72,11 @@ export class HttpServer implements Extension {
     await app.listen({ host: this.host, port: this.port });
     this.boundPort = (app.server.address() as AddressInfo).port;
     this.app = app;
+  }
+
+  /** Ends the event streams of a user whose credentials changed. */
+  endUser(username: string): void {
+    eventFanout(this.ctx.bus).endUser(username);
   }
 
   async stop(): Promise<void> {

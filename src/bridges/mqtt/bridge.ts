@@ -216,6 +216,11 @@ export class MqttBridge implements Extension, MqttAccess {
     this.signIns = [];
   }
 
+  /** Closes the embedded broker's connections signed in as this Hearth user (its credentials changed); an external broker's are its own. */
+  disconnectUser(username: string): void {
+    this.broker?.disconnectUser(username);
+  }
+
   subscribe(filter: string, handler: (topic: string, payload: string) => void): () => void {
     const sub: { filter: string; handler: typeof handler; off?: () => void } = { filter, handler };
     this.subscriptions.add(sub);

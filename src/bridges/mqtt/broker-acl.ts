@@ -1,8 +1,10 @@
 /**
  * Who may publish, subscribe and receive what on the embedded broker. Only the hub writes its state
- * topics and its discovery; everyone signed in may send bridge requests and `/set` commands (the
- * operation table then checks their role) and use every other topic; Home Assistant may say it is
- * online and clear a discovery config (the user deleting a device there).
+ * topics and everything under the discovery prefix (Home Assistant would show any config there,
+ * with buttons that publish as its operator user); Home Assistant may say it is online and clear a
+ * device's config (the user deleting a device there). A viewer reads: it publishes bridge requests
+ * and `/set` commands only (the operation table checks their role and says why it refuses).
+ * Operators and admins also use every other topic.
  */
 import type { Principal } from '../../hub/users/types.js';
 import { topicMatches } from './connection.js';
@@ -44,6 +46,9 @@ export class BrokerAcl {
   refusePublish(who: Identity, topic: string, payload: Buffer): string | null {
     if (who.kind === 'hub') return null;
     if (topic.startsWith('$')) return '$ topics are the broker\'s';
+    // Anything else could fire an MQTT-triggered task or command another integration on this broker.
+    // Requests and commands go on: the operation table refuses them by role, and says why (a response, a command_rejected event).
+    if (who.principal.role === 'viewer' && !this.isRequest(topic) && !this.isCommand(topic)) return `a viewer publishes only bridge requests and /set commands`;
     if (topic === this.base || topic.startsWith(`${this.base}/`)) {
       if (this.isRequest(topic) || this.isCommand(topic)) return null;
       return `only the hub publishes under ${this.base}/ (but bridge requests and /set commands)`;
@@ -52,10 +57,10 @@ export class BrokerAcl {
     if (topic === `${prefix}/status`) {
       return who.kind === 'homeassistant' ? null : `only Home Assistant's user publishes ${topic}`;
     }
-    if (topic.startsWith(`${prefix}/device/`)) {
+    if (topic === prefix || topic.startsWith(`${prefix}/`)) {
       // Home Assistant clears a device's config when the user deletes the device there.
       if (who.kind === 'homeassistant' && payload.length === 0 && topicMatches(`${prefix}/device/+/config`, topic)) return null;
-      return `only the hub publishes discovery under ${prefix}/device/ (Home Assistant's user may clear a config)`;
+      return `only the hub publishes under ${prefix}/ (Home Assistant's user may clear a device's config)`;
     }
     return null;
   }

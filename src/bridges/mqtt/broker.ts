@@ -1,9 +1,11 @@
 /**
  * The embedded MQTT broker (aedes over TCP), so a fresh install needs nothing else. Closed by
  * default: the hub's user, Home Assistant's, and Hearth users (password or API token) sign in;
- * anonymous clients only when allowed. What each may publish and receive is BrokerAcl's; a refused
- * publish is dropped, not the client. The hub takes bridge requests and commands from the broker
- * itself, with the identity of who published them, and answers a request to its asker only.
+ * anonymous clients only when allowed; failed sign-ins are limited (LoginLimiter). What each may
+ * publish and receive is BrokerAcl's; a refused publish is dropped, not the client. The hub takes
+ * bridge requests and commands from the broker itself, with the identity of who published them,
+ * and answers a request to its asker only. A client signed in as a user whose credentials changed
+ * (disconnectUser) or expired is closed: its role was the one it had at CONNECT.
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -13,6 +15,7 @@ import type { MqttCredential } from '../../hub/auth/mqtt-credentials.js';
 import { SYSTEM, type Authenticator, type Principal } from '../../hub/users/types.js';
 import { BrokerAcl, REFUSED_TOPIC, type Identity } from './broker-acl.js';
 import { topicMatches } from './connection.js';
+import { LoginLimiter, type LoginLimits } from './login-limiter.js';
 
 export interface BrokerOptions {
   host: string;
@@ -27,6 +30,8 @@ export interface BrokerOptions {
   anonymous: boolean;
   auth: Authenticator;
   logger: Logger;
+  /** Failed sign-ins allowed (default BROKER_LOGIN_LIMITS). */
+  loginLimits?: LoginLimits;
 }
 
 /** A message a signed-in client published, and the way back to that one client. */
@@ -53,15 +58,44 @@ const refusal = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => O
 /** aedes keeps a client's subscriptions by filter; its types do not show them. */
 const subscriptionsOf = (client: Client): Record<string, { qos: number }> => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions;
 
+/** aedes keeps its connected clients by id; its types do not show them. */
+const clientsOf = (aedes: Aedes): Client[] => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
+
+const addressOf = (client: Client): string | undefined => (client.conn as { remoteAddress?: string }).remoteAddress;
+
+/** Never the hub's client id in a log: whoever has it could take the hub's session elsewhere. */
+const logId = (client: Client, who: Identity | undefined): string => (who?.kind === 'hub' ? 'hub' : client.id);
+
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
   private server: Server | null = null;
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly acl: BrokerAcl;
   private readonly listeners: Array<{ filter: string; on: (m: Published) => void }> = [];
+  private readonly limiter: LoginLimiter;
+  /** How often each user was disconnected: a sign-in checked before the latest change does not count. */
+  private readonly userChanges = new Map<string, number>();
 
   constructor(private readonly o: BrokerOptions) {
     this.acl = new BrokerAcl(o.base, o.discoveryPrefix);
+    this.limiter = new LoginLimiter(o.loginLimits);
+  }
+
+  /**
+   * Closes every client signed in as this Hearth user: its role, password or token changed (or it
+   * is gone), and a connection keeps what it proved at CONNECT. It may sign in again if it still can.
+   */
+  disconnectUser(username: string): void {
+    this.userChanges.set(username, (this.userChanges.get(username) ?? 0) + 1);
+    if (!this.aedes) return;
+    for (const client of clientsOf(this.aedes)) {
+      const who = this.identities.get(client);
+      if (who?.kind !== 'user' || who.principal.username !== username) continue;
+      // Forgotten first: what it sent that is still on its way is not taken as its.
+      this.identities.delete(client);
+      this.o.logger.info({ client: client.id, username }, 'MQTT client disconnected: its user changed');
+      client.close();
+    }
   }
 
   /** Messages clients publish on topics matching the filter (a task action of the hub's too, as the hub). */
@@ -74,14 +108,19 @@ export class EmbeddedBroker {
     const { logger } = this.o;
     this.aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
+        const changes = username === undefined ? 0 : (this.userChanges.get(username) ?? 0);
         this.identify(client, username, password?.toString('utf8')).then(
           (who) => {
+            // Its user changed while the password was checked: what was checked is no longer so.
+            if (!('refused' in who) && who.kind === 'user' && (this.userChanges.get(who.principal.username) ?? 0) !== changes) {
+              who = { refused: refusal(5, 'the user changed while signing in: sign in again') };
+            }
             if ('refused' in who) {
-              logger.warn({ client: client.id, username, address: (client.conn as { remoteAddress?: string }).remoteAddress }, `MQTT client refused: ${who.refused.message}`);
+              logger.warn({ client: client.id === this.o.hub.clientId ? 'hub' : client.id, username, address: addressOf(client) }, `MQTT client refused: ${who.refused.message}`);
               return done(who.refused, null);
             }
             this.identities.set(client, who);
-            logger.debug({ client: client.id, username: who.principal.username, role: who.principal.role }, 'MQTT client connected');
+            logger.debug({ client: logId(client, who), username: who.principal.username, role: who.principal.role }, 'MQTT client connected');
             done(null, true);
           },
           (e: unknown) => {
@@ -94,9 +133,15 @@ export class EmbeddedBroker {
         // The broker's own messages ($SYS) come without a client.
         if (!client) return done(null);
         const who = this.identities.get(client);
-        const reason = who ? this.acl.refusePublish(who, packet.topic, packet.payload as Buffer) : 'not signed in';
+        const expired = who?.principal.expiresAt !== undefined && who.principal.expiresAt <= Date.now();
+        const reason = !who ? 'not signed in' : expired ? 'its credential has expired' : this.acl.refusePublish(who, packet.topic, packet.payload as Buffer);
         if (reason !== null) {
-          logger.warn({ client: client.id, username: who?.principal.username, topic: packet.topic, reason }, 'MQTT publish refused');
+          logger.warn({ client: logId(client, who), username: who?.principal.username, topic: packet.topic, reason }, 'MQTT publish refused');
+          if (expired) {
+            // Signed in with a token that has run out: it is signed in no longer (an error closes it).
+            this.identities.delete(client);
+            return done(new Error(reason));
+          }
           // An error here would disconnect the client: the message goes where no one receives it.
           packet.topic = REFUSED_TOPIC;
           packet.payload = Buffer.alloc(0);
@@ -107,7 +152,7 @@ export class EmbeddedBroker {
       authorizeSubscribe: (client, sub, done) => {
         const who = this.identities.get(client);
         if (who && this.acl.maySubscribe(who, sub.topic)) return done(null, sub);
-        logger.warn({ client: client.id, username: who?.principal.username, filter: sub.topic }, 'MQTT subscription refused');
+        logger.warn({ client: logId(client, who), username: who?.principal.username, filter: sub.topic }, 'MQTT subscription refused');
         done(null, null);
       },
       // aedes marks a message with its publisher's client id; one it sends to a client directly has none.
@@ -171,8 +216,14 @@ export class EmbeddedBroker {
       return { principal: { username, role: HOME_ASSISTANT_ROLE, via: 'broker_user' }, kind: 'homeassistant' };
     }
     if (username === hub.username) return { refused: refusal(4, 'bad user name or password') };
+    const address = addressOf(client);
+    const wait = this.limiter.retryAfter(username, address);
+    if (wait !== null) return { refused: refusal(5, `too many failed sign-ins; try again in ${wait} s`) };
     const principal = await this.o.auth.login(username, password);
-    if (!principal) return { refused: refusal(4, 'bad user name or password') };
+    if (!principal) {
+      this.limiter.failed(username, address);
+      return { refused: refusal(4, 'bad user name or password') };
+    }
     return { principal, kind: 'user' };
   }
 

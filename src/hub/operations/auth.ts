@@ -4,7 +4,8 @@
  */
 import { Type } from '@sinclair/typebox';
 import { HubError, invalid, notFound } from '../errors.js';
-import type { Principal } from '../users/types.js';
+import { roleAllows, ROOT_USER, type Principal } from '../users/types.js';
+import { LOGIN_LIFETIME_MS } from '../users/sessions.js';
 import { userView } from '../users/store.js';
 import { NoInput } from './common.js';
 import type { OperationContext } from './context.js';
@@ -30,9 +31,9 @@ const Token = Type.Object({
 });
 
 /** A user's own session, with the role the user has now. */
-async function sessionFor(hub: OperationContext, username: string): Promise<{ token: string; expires_at: string; user: { username: string; role: Principal['role'] } }> {
+async function sessionFor(hub: OperationContext, username: string, checkedAt: number, loginAt: number): Promise<{ token: string; expires_at: string; user: { username: string; role: Principal['role'] } }> {
   const user = userView(await hub.users.get(username));
-  const session = await hub.sessions.issue(username);
+  const session = await hub.sessions.issue(username, checkedAt, loginAt);
   return { ...session, user: { username: user.username, role: user.role } };
 }
 
@@ -49,12 +50,14 @@ export const AUTH_OPERATIONS = [
     output: SessionAnswer,
     cli: false,
     handler: async (i, hub) => {
+      // Before the check: a change of the user while it runs ends the session it gives.
+      const at = Date.now();
       const user = await hub.users.checkPassword(i.username, i.password);
       if (!user) {
         hub.hub.warn({ username: i.username }, 'failed login');
         throw new HubError('unauthorized', 'wrong user name or password, or the user is disabled');
       }
-      return sessionFor(hub, user.username);
+      return sessionFor(hub, user.username, at, at);
     },
   }),
   operation({
@@ -66,9 +69,11 @@ export const AUTH_OPERATIONS = [
     input: NoInput,
     output: SessionAnswer,
     cli: false,
-    handler: (_i, hub, caller) => {
-      if (caller.principal.via !== 'session') throw invalid(`refresh renews a session from POST /api/auth/login; this call used ${caller.principal.via.replace('_', ' ')}`);
-      return sessionFor(hub, caller.principal.username);
+    handler: async (_i, hub, caller) => {
+      const p = caller.principal;
+      if (p.via !== 'session' || p.loginAt === undefined) throw invalid(`refresh renews a session from POST /api/auth/login; this call used ${p.via.replace('_', ' ')}`);
+      if (Date.now() - p.loginAt > LOGIN_LIFETIME_MS) throw new HubError('unauthorized', `this login is older than ${LOGIN_LIFETIME_MS / 86_400_000} days: log in again`);
+      return sessionFor(hub, p.username, Date.now(), p.loginAt);
     },
   }),
   operation({
@@ -108,8 +113,11 @@ export const AUTH_OPERATIONS = [
     output: Type.Composite([Token, Type.Object({ token: Type.String() })]),
     cli: { say: (t) => `${t.token}\n(token ${t.id}, ${t.role}: shown only now; revoke with hearth token revoke ${t.id})` },
     handler: async (i, hub, caller) => {
-      const { username, role } = caller.principal;
-      // Owned by the caller, and no stronger than the credential presented (a token made with a token).
+      const { username, role, via } = caller.principal;
+      // The admin token is the root credential: a token made with it would outlive its rotation.
+      if (username === ROOT_USER) throw invalid('the admin token makes no API tokens (rotating it must leave nothing behind): add a user (hearth user add) and make tokens as that user');
+      // A token made with a token could outlive it.
+      if (via === 'api_token') throw invalid('an API token makes no API tokens: log in (POST /api/auth/login) and make it with that session');
       return hub.users.createToken({ username, role }, { name: i.name, role: i.role, expires_at: i.expires_at === undefined ? undefined : Date.parse(i.expires_at) });
     },
   }),
@@ -122,9 +130,11 @@ export const AUTH_OPERATIONS = [
     output: Type.Object({ id: Type.String(), revoked: Type.Boolean() }),
     cli: { say: (o) => `revoked token ${o.id}` },
     handler: async (i, hub, caller) => {
-      const owner = await hub.users.tokenOwner(i.id);
-      // Someone else's token is as unknown to you as a token that does not exist.
-      if (owner === null || (caller.principal.role !== 'admin' && owner !== caller.principal.username)) throw notFound(`no token "${i.id}"`);
+      const t = await hub.users.token(i.id);
+      const p = caller.principal;
+      // Someone else's token is as unknown to you as a token that does not exist; so is one
+      // stronger than the credential presented (a viewer token revoking its owner's operator one).
+      if (t === null || (p.role !== 'admin' && (t.username !== p.username || !roleAllows(p.role, t.role)))) throw notFound(`no token "${i.id}"`);
       await hub.users.revokeToken(i.id);
       return { id: i.id, revoked: true };
     },

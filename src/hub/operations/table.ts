@@ -21,7 +21,7 @@ function thingOf(input: unknown, out?: unknown): string | null {
   return null;
 }
 
-/** Reads change; the audit records every call that is not a read. */
+/** Reads change nothing; the audit records every call that is not a read (and every refusal). */
 const changes = (op: Operation): boolean => op.http.method !== 'GET';
 
 export class OperationTable {
@@ -73,11 +73,13 @@ export class OperationTable {
     } catch (e) {
       readError = e;
     }
-    const audit = changes(op) ? (outcome: 'ok' | 'refused' | 'failed', out?: unknown, error?: string) => hub.audit.record(caller, op.name, thingOf(input, out), outcome, error) : null;
+    const record = (outcome: 'ok' | 'refused' | 'failed', out?: unknown, error?: string): Promise<void> => hub.audit.record(caller, op.name, thingOf(input, out), outcome, error);
+    // Every refusal is recorded, a read's too; otherwise what changes something.
+    const audit = changes(op) ? record : null;
     const { principal } = caller;
     if (!roleAllows(principal.role, op.role)) {
       const message = refusal(op.name, op.role, principal);
-      await audit?.('refused', undefined, message);
+      await record('refused', undefined, message);
       throw new HubError('forbidden', message);
     }
     try {

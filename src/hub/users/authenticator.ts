@@ -24,11 +24,12 @@ export class HubAuthenticator implements Authenticator {
     const user = await this.users.find(session.username);
     // A session ends when its user changes (password, role, disabled) after it was issued.
     if (!user?.enabled || session.issuedAt < user.updated_at) return null;
-    return { username: user.username, role: user.role, via: 'session' };
+    return { username: user.username, role: user.role, via: 'session', loginAt: session.loginAt };
   }
 
   async login(username: string, secret: string): Promise<Principal | null> {
-    if (username === ROOT_USER) return this.bearer(secret);
+    // The root user signs in with the admin token only (not with someone's session or token).
+    if (username === ROOT_USER) return tokenMatches(this.adminToken, secret) ? { username: ROOT_USER, role: 'admin', via: 'admin_token' } : null;
     if (secret.startsWith('hth_')) {
       const p = await this.apiToken(secret);
       return p?.username === username ? p : null;
@@ -41,9 +42,9 @@ export class HubAuthenticator implements Authenticator {
     const found = await this.users.checkToken(secret);
     if (!found) return null;
     const { token, owner } = found;
-    if (token.username === ROOT_USER) return { username: ROOT_USER, role: token.role, via: 'api_token' };
+    // Only users own tokens (the admin token makes none: rotating it must leave nothing behind).
     if (!owner?.enabled) return null;
     // Never more than the owner may do now, whatever the token was made with.
-    return { username: owner.username, role: lower(token.role, owner.role), via: 'api_token' };
+    return { username: owner.username, role: lower(token.role, owner.role), via: 'api_token', ...(token.expires_at !== null ? { expiresAt: token.expires_at } : {}) };
   }
 }

@@ -10,6 +10,8 @@ import { jwtVerify, SignJWT } from 'jose';
 
 /** How long a session lasts; POST /api/auth/refresh gives a new one before it ends. */
 export const SESSION_TTL_S = 12 * 3600;
+/** How long refreshing may carry a login on: then the password is asked again. */
+export const LOGIN_LIFETIME_MS = 7 * 86_400_000;
 const ISSUER = 'hearth';
 
 export interface Session {
@@ -37,10 +39,14 @@ export class Sessions {
     this.key = secretFile(dataDir);
   }
 
-  async issue(username: string): Promise<Session> {
+  /**
+   * `checkedAt`: when the credential it stands on was checked (taken before checking a password, so
+   * a change of the user meanwhile ends it); `loginAt`: when the password was last given.
+   */
+  async issue(username: string, checkedAt: number, loginAt: number): Promise<Session> {
     const now = Math.floor(Date.now() / 1000);
     // `ims`: the issue time in milliseconds, to compare with the user's last change (iat is in seconds).
-    const token = await new SignJWT({ ims: Date.now() })
+    const token = await new SignJWT({ ims: checkedAt, login: loginAt })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(ISSUER)
       .setSubject(username)
@@ -50,12 +56,12 @@ export class Sessions {
     return { token, expires_at: new Date((now + SESSION_TTL_S) * 1000).toISOString() };
   }
 
-  /** The session's user and when it was issued (epoch ms), or null when it is not a valid, current session. */
-  async read(token: string): Promise<{ username: string; issuedAt: number } | null> {
+  /** The session's user, when it was issued and when its login was (epoch ms), or null when it is not a valid, current session. */
+  async read(token: string): Promise<{ username: string; issuedAt: number; loginAt: number } | null> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
-      if (typeof payload.sub !== 'string' || typeof payload.ims !== 'number') return null;
-      return { username: payload.sub, issuedAt: payload.ims };
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+      if (typeof payload.sub !== 'string' || typeof payload.ims !== 'number' || typeof payload.login !== 'number') return null;
+      return { username: payload.sub, issuedAt: payload.ims, loginAt: payload.login };
     } catch {
       return null;
     }

@@ -59,10 +59,20 @@ function checkPassword(password: string): void {
 export class UserStore {
   private readonly users: Repository<UserRow>;
   private readonly tokens: Repository<ApiTokenRow>;
+  private readonly listeners: Array<(username: string) => void> = [];
 
   constructor(db: DataSource) {
     this.users = db.getRepository(HearthUser);
     this.tokens = db.getRepository(ApiToken);
+  }
+
+  /** Told of each user whose credentials changed (updated, deleted, a token revoked): what they hold open must end. */
+  onChange(listener: (username: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(username: string): void {
+    for (const l of this.listeners) l(username);
   }
 
   async list(): Promise<UserView[]> {
@@ -97,6 +107,7 @@ export class UserStore {
     if (change.role !== undefined) set.role = change.role;
     if (change.enabled !== undefined) set.enabled = change.enabled;
     await this.users.update({ username }, set);
+    this.changed(username);
     return userView({ ...u, ...set });
   }
 
@@ -104,6 +115,7 @@ export class UserStore {
     await this.get(username);
     await this.tokens.delete({ username });
     await this.users.delete({ username });
+    this.changed(username);
   }
 
   /** The user when the password is theirs and they are enabled; the same work either way. */
@@ -138,13 +150,16 @@ export class UserStore {
     return (await this.tokens.find({ where: username === undefined ? {} : { username }, order: { created_at: 'ASC' } })).map(tokenView);
   }
 
-  async tokenOwner(id: string): Promise<string | null> {
-    return (await this.tokens.findOneBy({ id }))?.username ?? null;
+  async token(id: string): Promise<TokenView | null> {
+    const t = await this.tokens.findOneBy({ id });
+    return t ? tokenView(t) : null;
   }
 
   async revokeToken(id: string): Promise<void> {
-    const r = await this.tokens.delete({ id });
-    if (!r.affected) throw notFound(`no token "${id}"`);
+    const t = await this.tokens.findOneBy({ id });
+    if (!t) throw notFound(`no token "${id}"`);
+    await this.tokens.delete({ id });
+    this.changed(t.username);
   }
 
   /** The token's row and its owner when the secret is right, unexpired, and the owner enabled. */

@@ -18,6 +18,10 @@ export interface Principal {
   username: string;
   role: Role;
   via: Proof;
+  /** Epoch ms when the credential stops working (an API token's expiry); a long-lived connection checks it. */
+  expiresAt?: number;
+  /** A session's: epoch ms of the login it carries on (refreshing stops LOGIN_LIFETIME_MS after it). */
+  loginAt?: number;
 }
 
 /** The edge a call came through (the audit's `edge`). */

@@ -106,7 +106,7 @@ export async function eventStreamRoutes(app: FastifyInstance, ctx: ApiContext): 
       const stream = { res, box };
       streams.add(stream);
       keepAlive ??= setInterval(keepAlives, KEEP_ALIVE_MS).unref();
-      const leave = fanout.add(asked.types, box);
+      const leave = fanout.add(asked.types, box, { username: req.principal?.username ?? '', end: () => res.end() });
       res.on('close', () => {
         clearTimeout(grace);
         leave();

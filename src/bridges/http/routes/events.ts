@@ -12,6 +12,8 @@ import { eventFanout, frame, MAX_BUFFERED_BYTES, MAX_TOTAL_BUFFERED_BYTES, Outbo
 
 /** 1008 "policy violation": the query asked for an event type that does not exist. */
 export const UNKNOWN_TYPE_CODE = 1008;
+/** The user's credentials changed (demoted, disabled, deleted, a token revoked): sign in again. */
+export const REVOKED_CODE = 4401;
 
 const MIB = 1024 * 1024;
 /** The caps as the routes' descriptions (and the README) state them. */
@@ -88,7 +90,7 @@ export async function eventRoutes(app: FastifyInstance, ctx: ApiContext): Promis
           ctx.logger.warn({ buffered, limit }, 'closing an /api/events client that does not keep up');
         }),
       );
-      const leave = fanout.add(asked.types, box);
+      const leave = fanout.add(asked.types, box, { username: req.principal?.username ?? '', end: () => socket.close(REVOKED_CODE, 'credentials changed: sign in again') });
       box.push(frame('hello', ctx.info()));
       socket.on('close', leave);
     },
