@@ -97,7 +97,7 @@ async function rejectsWith(p: Promise<unknown>, kind: HubError['kind'], message:
 }
 
 /** The `sleep <n>` processes themselves (the shell that started them has the text in its command line too). */
-function sleeps(n: number): number[] {
+function sleeps(n: string): number[] {
   return pidsWith(`sleep ${n}`).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep';
@@ -314,7 +314,9 @@ describe('JobManager', () => {
   it('after a hub killed mid-job, start() stops the leftover process group and marks its jobs interrupted', async () => {
     const { ds, jobs: first, another, dataDir, events } = await setup();
     // The process group a job had started, left behind by a hub that died.
-    const child: ChildProcess = spawn('sh', ['-c', 'sleep 4201 & sleep 4202'], { detached: true, stdio: 'ignore' });
+    // This process's own sleeps: the same test runs at the same time on PostgreSQL (test/on-postgres).
+    const mine = `.${process.pid} `;
+    const child: ChildProcess = spawn('sh', ['-c', `sleep 4201${mine}& sleep 4202${mine}`], { detached: true, stdio: 'ignore' });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     onCleanup(() => {
       try {
@@ -323,7 +325,7 @@ describe('JobManager', () => {
         // already gone
       }
     });
-    await untilTrue('both sleeps', () => sleeps(4201).length === 1 && sleeps(4202).length === 1);
+    await untilTrue('both sleeps', () => sleeps(`4201${mine}`).length === 1 && sleeps(`4202${mine}`).length === 1);
 
     const startTime = startTimeOf(child.pid!);
     assert.ok(startTime);
@@ -338,7 +340,7 @@ describe('JobManager', () => {
     const second = another();
     events.length = 0;
     await second.start();
-    assert.deepEqual(pidsWith('sleep 420'), [], 'the leftover group is gone, the shell too');
+    assert.deepEqual(pidsWith(mine), [], 'the leftover group is gone, the shell too');
     await exited;
 
     const v = await second.get(id);

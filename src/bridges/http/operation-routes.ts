@@ -5,7 +5,6 @@
  * request, so both edges give the same answer and the same error for the same input.
  */
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
-import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../hub/errors.js';
 import { httpParts, type Operation } from '../../hub/operations/operation.js';
@@ -77,18 +76,23 @@ function bodySchema(op: Operation, parts: Parts): TSchema | undefined {
   return parts.path.length === 0 ? op.input : Type.Omit(op.input, parts.path);
 }
 
-/** Counted per address and the user name in the body (login), after the body is read. */
-function perUserAndAddress(limit: { max: number; windowMs: number }): RateLimitOptions {
-  return {
-    max: limit.max,
-    timeWindow: limit.windowMs,
-    hook: 'preHandler',
-    keyGenerator: (req) => {
-      const name = isObject(req.body) && typeof req.body.username === 'string' ? req.body.username : '';
-      return `${req.ip}|${name}`;
-    },
-    // Thrown to the error handler, which answers { error } like every refusal.
-    errorResponseBuilder: (_req, ctx) => Object.assign(new Error(`too many attempts; try again in ${Math.ceil(ctx.ttl / 1000)} s`), { statusCode: 429 }),
+type Limit = NonNullable<Operation['http']['rateLimit']>;
+
+/**
+ * Two counts, after the body is read (login): per address and the user name in the body, and per
+ * address whatever the name (one address trying many names). A refusal is a 429 like any other.
+ */
+function limits(app: FastifyInstance, limit: Limit): (req: FastifyRequest) => Promise<void> {
+  const userName = (req: FastifyRequest): string => (isObject(req.body) && typeof req.body.username === 'string' ? req.body.username : '');
+  const counts = [
+    app.createRateLimit({ max: limit.max, timeWindow: limit.windowMs, keyGenerator: (req) => `${req.ip}|${userName(req)}` }),
+    app.createRateLimit({ max: limit.addressMax, timeWindow: limit.windowMs, keyGenerator: (req) => req.ip }),
+  ];
+  return async (req) => {
+    for (const count of counts) {
+      const r = await count(req);
+      if (!r.isAllowed && r.isExceeded) throw Object.assign(new Error(`too many attempts; try again in ${r.ttlInSeconds} s`), { statusCode: 429 });
+    }
   };
 }
 
@@ -102,10 +106,8 @@ export function operationRoutes(table: OperationTable): (app: FastifyInstance) =
       app.route({
         method: op.http.method,
         url: op.http.path,
-        config: {
-          public: op.http.public === true,
-          ...(op.http.rateLimit ? { rateLimit: perUserAndAddress(op.http.rateLimit) } : {}),
-        },
+        config: { public: op.http.public === true },
+        ...(op.http.rateLimit ? { preHandler: limits(app, op.http.rateLimit) } : {}),
         schema: {
           tags: [op.name.split('/')[0]!],
           summary: op.summary,

@@ -37,12 +37,12 @@ async function sessionFor(hub: OperationContext, username: string, checkedAt: nu
   return { ...session, user: { username: user.username, role: user.role } };
 }
 
-export const LOGIN_LIMIT = { max: 10, windowMs: 60_000 };
+export const LOGIN_LIMIT = { max: 10, addressMax: 60, windowMs: 60_000 };
 
 export const AUTH_OPERATIONS = [
   operation({
     name: 'auth/login',
-    summary: `A session token for a user name and password (at most ${LOGIN_LIMIT.max} tries a minute per user and address)`,
+    summary: `A session token for a user name and password (at most ${LOGIN_LIMIT.max} tries a minute per user name and address, ${LOGIN_LIMIT.addressMax} per address)`,
     role: 'viewer',
     secret: true,
     http: { method: 'POST', path: '/api/auth/login', public: true, rateLimit: LOGIN_LIMIT },

@@ -25,8 +25,8 @@ export interface HttpBinding<O> {
   body?: string;
   /** Answered without a token (the health check, login). */
   public?: true;
-  /** At most `max` calls per window from one address for one user name (login). */
-  rateLimit?: { max: number; windowMs: number };
+  /** At most `max` calls per window from one address for one user name, `addressMax` from one address (login). */
+  rateLimit?: { max: number; addressMax: number; windowMs: number };
 }
 
 /** How `hearth <noun> <verb>` presents the operation; the arguments follow from the input schema. */
