@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Caller, Edge } from '../../hub/operations/context.js';
-import { refusal, roleAllows, type Authenticator, type Principal, type Role } from '../../hub/users/types.js';
+import { CLI_AGENT, refusal, roleAllows, type Authenticator, type Principal, type Role } from '../../hub/users/types.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -22,9 +22,6 @@ declare module 'fastify' {
     principal?: Principal;
   }
 }
-
-/** The CLI says who it is, so the audit can tell its calls from other HTTP clients'. */
-export const CLI_AGENT = 'hearth-cli';
 
 function isPublic(req: FastifyRequest): boolean {
   const route = req.routeOptions.url ?? '';
@@ -49,7 +46,7 @@ function presented(req: FastifyRequest): string | undefined {
 }
 
 /** The edge a request came through: the CLI names itself in its User-Agent. */
-export function edgeOf(req: FastifyRequest): Edge {
+function edgeOf(req: FastifyRequest): Edge {
   return req.headers['user-agent']?.startsWith(CLI_AGENT + '/') ? 'cli' : 'http';
 }
 

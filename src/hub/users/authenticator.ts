@@ -9,6 +9,8 @@ import { ROLES, ROOT_USER, type Authenticator, type Principal, type Role } from 
 
 const lower = (a: Role, b: Role): Role => ROLES[Math.min(ROLES.indexOf(a), ROLES.indexOf(b))]!;
 
+const ROOT: Principal = { username: ROOT_USER, role: 'admin', via: 'admin_token' };
+
 export class HubAuthenticator implements Authenticator {
   constructor(
     private readonly adminToken: string,
@@ -17,7 +19,7 @@ export class HubAuthenticator implements Authenticator {
   ) {}
 
   async bearer(secret: string): Promise<Principal | null> {
-    if (tokenMatches(this.adminToken, secret)) return { username: ROOT_USER, role: 'admin', via: 'admin_token' };
+    if (tokenMatches(this.adminToken, secret)) return ROOT;
     if (secret.startsWith('hth_')) return this.apiToken(secret);
     const session = await this.sessions.read(secret);
     if (!session) return null;
@@ -29,7 +31,7 @@ export class HubAuthenticator implements Authenticator {
 
   async login(username: string, secret: string): Promise<Principal | null> {
     // The root user signs in with the admin token only (not with someone's session or token).
-    if (username === ROOT_USER) return tokenMatches(this.adminToken, secret) ? { username: ROOT_USER, role: 'admin', via: 'admin_token' } : null;
+    if (username === ROOT_USER) return tokenMatches(this.adminToken, secret) ? ROOT : null;
     if (secret.startsWith('hth_')) {
       const p = await this.apiToken(secret);
       return p?.username === username ? p : null;
