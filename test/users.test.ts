@@ -144,13 +144,18 @@ describe('users, sessions and API tokens', () => {
     assert.match(r.body.error, /query: unknown field "username"/);
   });
 
-  it('ends the event streams of a user whose role changes', async () => {
+  it('ends the event streams of a user whose role changes, the device telemetry too', async () => {
     const session = await userWithSession('sam', 'operator');
     const socket = new WebSocket(`${h.http.replace('http', 'ws')}/api/events?types=thing.changed`, { headers: { authorization: `Bearer ${session}` } });
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     await new Promise((resolve, reject) => socket.once('message', resolve).once('error', reject));
+    // A device's telemetry WebSocket is a stream of its own: it ends all the same.
+    assert.equal((await h.api('POST', '/api/devices', { name: 'meter', protocol: 'line', autoconnect: false, connection: { transport: 'tcp', host: '127.0.0.1', port: 9 } })).status, 201);
+    const telemetry = new WebSocket(`${h.http.replace('http', 'ws')}/api/devices/meter/telemetry`, { headers: { authorization: `Bearer ${session}` } });
+    const telemetryClosed = new Promise<number>((resolve) => telemetry.once('close', (code) => resolve(code)));
+    await new Promise((resolve, reject) => telemetry.once('message', resolve).once('error', reject));
     assert.equal((await h.api('PUT', '/api/users/sam', { role: 'viewer' })).status, 200);
-    assert.equal(await closed, 4401);
+    assert.deepEqual(await Promise.all([closed, telemetryClosed]), [4401, 4401]);
   });
 
   it('a user\'s tokens end with the user: deleted, or disabled', async () => {

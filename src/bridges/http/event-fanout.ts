@@ -148,6 +148,8 @@ interface Subscriber {
 /** The bus's events to every subscribed client: one bus listener while any is connected, one frame per event. */
 export class EventFanout {
   private readonly clients = new Set<Subscriber>();
+  /** Streams of their own (device telemetry) that end with their user all the same. */
+  private readonly held = new Set<Holder>();
   private off: (() => void) | null = null;
 
   constructor(private readonly bus: EventBus) {}
@@ -165,9 +167,16 @@ export class EventFanout {
     };
   }
 
+  /** A stream that is not fed from here, to be ended by endUser all the same, until the returned function is called. */
+  hold(holder: Holder): () => void {
+    this.held.add(holder);
+    return () => void this.held.delete(holder);
+  }
+
   /** Ends the streams of this user: demoted, disabled, deleted, or a token of theirs revoked. */
   endUser(username: string): void {
-    for (const c of [...this.clients]) if (c.holder.username === username) c.holder.end();
+    const holders = [...[...this.clients].map((c) => c.holder), ...this.held];
+    for (const h of holders) if (h.username === username) h.end();
   }
 
   private send(type: string, data: unknown): void {

@@ -7,7 +7,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { HubError } from '../../../hub/errors.js';
 import type { ApiContext } from '../context.js';
-import { jsonSender } from './events.js';
+import { eventFanout } from '../event-fanout.js';
+import { jsonSender, REVOKED_CODE } from './events.js';
 
 const Params = Type.Object({ id: Type.String({ pattern: '^[a-z0-9_]+$', maxLength: 100 }) });
 const Query = Type.Object({ token: Type.Optional(Type.String({ description: 'The admin token, for browsers' })) });
@@ -54,6 +55,7 @@ export function deviceTelemetrySocket(app: FastifyInstance, ctx: ApiContext): vo
           if (t.kind === 'device' && t.id === id) socket.close(1000, 'the device was deleted');
         }),
       );
+      offs.push(eventFanout(ctx.bus).hold({ username: req.principal?.username ?? '', end: () => socket.close(REVOKED_CODE, 'credentials changed: sign in again') }));
       send('state', first);
       socket.on('close', off);
       socket.on('error', off);
