@@ -51,11 +51,11 @@ function edgeOf(req: FastifyRequest): Edge {
 }
 
 /** Who answers a public route: nobody in particular. */
-const ANONYMOUS: Principal = { username: 'anonymous', role: 'viewer', via: 'anonymous' };
+const PUBLIC_CALLER: Principal = { username: 'anonymous', role: 'viewer', via: 'anonymous' };
 
 /** The caller of a request past the auth hook (a public route's is anonymous). */
 export function callerOf(req: FastifyRequest): Caller {
-  return { edge: edgeOf(req), principal: req.principal ?? ANONYMOUS };
+  return { edge: edgeOf(req), principal: req.principal ?? PUBLIC_CALLER };
 }
 
 export function installAuth(app: FastifyInstance, auth: Authenticator): void {

@@ -53,7 +53,8 @@ const same = (a: string, b: string): boolean => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
-const refusal = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
+const connackError = (returnCode: 2 | 4 | 5, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
+const badSignIn = (): AuthenticateError => connackError(4, 'bad user name or password');
 
 /** aedes keeps a client's subscriptions by filter; its types do not show them. */
 const subscriptionsOf = (client: Client): Record<string, { qos: number }> => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions;
@@ -113,7 +114,7 @@ export class EmbeddedBroker {
           (who) => {
             // Its user changed while the password was checked: what was checked is no longer so.
             if (!('refused' in who) && who.kind === 'user' && (this.userChanges.get(who.principal.username) ?? 0) !== changes) {
-              who = { refused: refusal(5, 'the user changed while signing in: sign in again') };
+              who = { refused: connackError(5, 'the user changed while signing in: sign in again') };
             }
             if ('refused' in who) {
               logger.warn({ client: client.id === this.o.hub.clientId ? 'hub' : client.id, username, address: addressOf(client) }, `MQTT client refused: ${who.refused.message}`);
@@ -125,7 +126,7 @@ export class EmbeddedBroker {
           },
           (e: unknown) => {
             logger.error({ err: e, username }, 'checking MQTT credentials failed');
-            done(refusal(5, 'credentials could not be checked'), null);
+            done(connackError(5, 'credentials could not be checked'), null);
           },
         );
       },
@@ -204,25 +205,25 @@ export class EmbeddedBroker {
     const { hub, homeassistant } = this.o;
     const isHub = username !== undefined && password !== undefined && same(username, hub.username) && same(password, hub.password);
     // Taking the hub's id would throw the hub off the broker (a client id is one session).
-    if (client.id === hub.clientId && !isHub) return { refused: refusal(2, "the hub's client id is the hub's") };
+    if (client.id === hub.clientId && !isHub) return { refused: connackError(2, "the hub's client id is the hub's") };
     if (isHub) return { principal: SYSTEM, kind: 'hub' };
     if (!username && !password) {
       if (this.o.anonymous) return { principal: ANONYMOUS, kind: 'user' };
-      return { refused: refusal(5, 'anonymous clients are not allowed: sign in (hearth mqtt credentials) or set HEARTH_BROKER_ANONYMOUS=true') };
+      return { refused: connackError(5, 'anonymous clients are not allowed: sign in (hearth mqtt credentials) or set HEARTH_BROKER_ANONYMOUS=true') };
     }
-    if (username === undefined || password === undefined) return { refused: refusal(4, 'bad user name or password') };
+    if (username === undefined || password === undefined) return { refused: badSignIn() };
     if (username === homeassistant.username) {
-      if (!same(password, homeassistant.password)) return { refused: refusal(4, 'bad user name or password') };
+      if (!same(password, homeassistant.password)) return { refused: badSignIn() };
       return { principal: { username, role: HOME_ASSISTANT_ROLE, via: 'broker_user' }, kind: 'homeassistant' };
     }
-    if (username === hub.username) return { refused: refusal(4, 'bad user name or password') };
+    if (username === hub.username) return { refused: badSignIn() };
     const address = addressOf(client);
     const wait = this.limiter.retryAfter(username, address);
-    if (wait !== null) return { refused: refusal(5, `too many failed sign-ins; try again in ${wait} s`) };
+    if (wait !== null) return { refused: connackError(5, `too many failed sign-ins; try again in ${wait} s`) };
     const principal = await this.o.auth.login(username, password);
     if (!principal) {
       this.limiter.failed(username, address);
-      return { refused: refusal(4, 'bad user name or password') };
+      return { refused: badSignIn() };
     }
     return { principal, kind: 'user' };
   }
