@@ -11,6 +11,7 @@ import { benchDevices } from './devices.js';
 import { benchDiscovery } from './discovery.js';
 import { benchHubRss } from './rss.js';
 import { benchScheduler } from './scheduler.js';
+import { benchWatch } from './watch.js';
 import type { Bench, Result, Row } from './types.js';
 
 const BENCHES: Bench[] = [
@@ -19,6 +20,7 @@ const BENCHES: Bench[] = [
   { name: 'agents', run: benchAgents },
   { name: 'scheduler', run: benchScheduler },
   { name: 'devices', run: benchDevices },
+  { name: 'watch', run: benchWatch },
 ];
 
 const fmt = (x: number | null, unit = ''): string => (x === null ? '-' : `${x}${unit}`);

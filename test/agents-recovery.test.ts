@@ -46,6 +46,26 @@ describe('agents across hub restarts', () => {
     assert.deepEqual([...pidsWith('sleep 4101'), ...pidsWith('sleep 4102')], []);
   });
 
+  it('after kill -9, the leftovers of every instance are stopped and each instance runs once', async () => {
+    const dir = tempDir();
+    const first = await spawnHub({}, [], dir);
+    const r = await api<AgentView>(first.http, first.token, 'POST', '/api/agents', { name: 'many', command: 'sh', args: ['-c', 'n=4107; exec sleep $n'], instances: 3 });
+    assert.equal(r.status, 201);
+    const before = await until('three leftovers-to-be', () => pidsWith('sleep 4107'), (p) => p.length === 3);
+    await first.kill('SIGKILL');
+    assert.deepEqual(pidsWith('sleep 4107').sort(), before.sort(), 'they outlive the hub');
+
+    const second = await spawnHub({}, [], dir);
+    const now = (await api<AgentView>(second.http, second.token, 'GET', '/api/agents/many')).body;
+    assert.equal(now.instances_running, 3);
+    const pids = now.instance_states.map((i) => i.pid!);
+    assert.deepEqual(pids.filter((p) => before.includes(p)), [], 'every old process was stopped');
+    await until('exactly the three new ones', () => pidsWith('sleep 4107').sort(), (p) => JSON.stringify(p) === JSON.stringify([...pids].sort()));
+    assert.equal(second.lines.filter((l) => l.msg === 'stopping a leftover process of this agent from before the hub restarted' && l.agent === 'many').length, 3);
+    assert.deepEqual(await second.kill('SIGTERM'), { code: 0, signal: null });
+    assert.deepEqual(pidsWith('sleep 4107'), []);
+  });
+
   it('creates the agents listed in hearth.yaml, and refuses a bad entry with exit 2', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'hearth.yaml'), ['agents:', '  - name: From Yaml', '    command: sleep', '    args: ["4104"]', ''].join('\n'));
@@ -69,8 +89,8 @@ describe('agents across hub restarts', () => {
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /created agent cli_bot \(running\)/);
     const list = await runCli(['agent', 'list'], env);
-    assert.match(list.stdout, /^ID +STATUS +PID/m);
-    assert.match(list.stdout, /^cli_bot +running +\d+/m);
+    assert.match(list.stdout, /^ID +STATUS +INSTANCES +PID/m);
+    assert.match(list.stdout, /^cli_bot +running +1\/1 +\d+/m);
     const logs = await until('the greeting', () => runCli(['agent', 'logs', 'cli_bot'], env), (r) => r.code === 0 && r.stdout.length > 0);
     assert.equal(logs.stdout, 'hi\n');
     assert.match((await runCli(['agent', 'stop', 'cli_bot'], env)).stdout, /cli_bot: stopped/);
@@ -85,12 +105,12 @@ describe('agents across hub restarts', () => {
     const file = join(dir, 'ecosystem.config.js');
     writeFileSync(
       file,
-      `module.exports = { apps: [{ name: 'pm2 app', script: 'sleep', interpreter: 'none', args: '4106', max_memory_restart: '200M', autorestart: true, watch: true, color: 'blue' }] };\n`,
+      `module.exports = { apps: [{ name: 'pm2 app', script: 'sleep', interpreter: 'none', args: '4106', max_memory_restart: '200M', autorestart: true, out_file: './app.log', color: 'blue' }] };\n`,
     );
     const imported = await runCli(['import', 'pm2', file], env);
     assert.equal(imported.code, 0, imported.stderr);
     assert.match(imported.stdout, /pm2_app/);
-    assert.match(imported.stdout, /watch/);
+    assert.match(imported.stdout, /out_file/);
     assert.match(imported.stdout, /color/);
     const a = await api<AgentView>(hub.http, hub.token, 'GET', '/api/agents/pm2_app');
     assert.equal(a.body.status, 'running');

@@ -161,6 +161,24 @@ describe('bridge request paths', () => {
       },
       bad: async () => [{ id: '' }, /id: must NOT have fewer than 1 characters/],
     },
+    'agent/reload': {
+      ok: async () => {
+        const id = await agent(true);
+        const pid = (await rest(`/api/agents/${id}`)).body.pid;
+        const a = (await ok('agent/reload', { id })) as { pid: number; reload: { detail: string } };
+        assert.equal(a.reload.detail, '1 of 1 reloaded');
+        assert.notEqual(a.pid, pid);
+      },
+      bad: async () => [{ id: 'no_such_agent' }, /no agent "no_such_agent"/],
+    },
+    'agent/scale': {
+      ok: async () => {
+        const id = await agent(true);
+        await ok('agent/scale', { id, instances: 2 });
+        await until('two run', async () => (await rest(`/api/agents/${id}`)).body, (a) => (a as unknown as { instances_running: number }).instances_running === 2);
+      },
+      bad: async () => [{ id: await agent(false), instances: 0 }, /instances: must be >= 1/],
+    },
     'task/list': {
       ok: async () => {
         const id = await task();

@@ -52,8 +52,8 @@ describe('hearth agent and import pm2', () => {
 
     const [list, json, show] = await Promise.all([cli('agent', 'list'), cli('agent', 'list', '--json'), cli('agent', 'show', 'solar_reader')]);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^ID +STATUS +PID +CPU +MEMORY +RESTARTS +HEALTH$/m);
-    assert.match(list.stdout, /^solar_reader +stopped +- +- +- +0 +0$/m);
+    assert.match(list.stdout, /^ID +STATUS +INSTANCES +PID +CPU +MEMORY +RESTARTS +HEALTH$/m);
+    assert.match(list.stdout, /^solar_reader +stopped +0\/1 +- +- +- +0 +0$/m);
     assert.ok((JSON.parse(json.stdout) as Agent[]).some((x) => x.id === 'solar_reader'));
     assert.equal(show.code, 0, show.stderr);
     assert.deepEqual((JSON.parse(show.stdout) as Agent).definition.args, ['600']);
@@ -149,11 +149,11 @@ describe('hearth agent and import pm2', () => {
     const json = join(dir, 'ecosystem.json');
     writeFileSync(join(dir, 'server.js'), 'setInterval(() => {}, 1e9);\n');
     // No cwd: the CLI anchors it at the directory it runs in, as PM2 does.
-    writeFileSync(json, JSON.stringify({ apps: [{ name: 'web', script: join(dir, 'server.js'), args: '--port 8080', watch: true, frobnicate: 1 }] }));
+    writeFileSync(json, JSON.stringify({ apps: [{ name: 'web', script: join(dir, 'server.js'), args: '--port 8080', out_file: './web.log', frobnicate: 1 }] }));
     const r = await cli('import', 'pm2', json);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Created +web$/m);
-    assert.match(r.stdout, /^ +web: watch \(/m);
+    assert.match(r.stdout, /^ +web: out_file \(Hearth keeps the output/m);
     assert.match(r.stdout, /^ +web: frobnicate$/m);
     const web = await running('web');
     assert.deepEqual([web.definition.stop_signal, web.definition.cwd, web.definition.args], ['SIGINT', process.cwd(), [join(dir, 'server.js'), '--port', '8080']]);

@@ -35,6 +35,7 @@ describe('hearth CLI', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /start/);
     assert.match(help.stdout, /status/);
+    assert.match(help.stdout, /^ +export +write Hearth's configuration for another hub or tool$/m);
     const unknown = await runCli(['frobnicate']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command 'frobnicate'/);

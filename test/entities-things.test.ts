@@ -22,8 +22,14 @@ const ctx: EntityContext = { nodeId: 'n1', base: 'hearth/n1', discoveryPrefix: '
 const agent: AgentState = {
   id: 'bot', name: 'Bot', type: 'ai', status: 'stopped', reason: null, desired: 'stopped', pid: null, started_at: null, next_start_at: null,
   restarts: 0, last_exit_code: null, last_signal: null, health: 0, health_check: null, cpu_percent: null, memory_bytes: null, problem: false,
-  limits: { memory: 'none', cpu: 'none' },
+  limits: { memory: 'none', cpu: 'none' }, instances: 1, instances_running: 0, port: null, reloading: null, last_reload: null,
+  instance_states: [{ instance: 0, status: 'stopped', reason: null, pid: null, port: null, started_at: null, restarts: 0, last_exit_code: null, health: 0, cpu_percent: null, memory_bytes: null }],
 };
+/** Three copies, instance 1 crashed. */
+const instanceOf = (i: number, status: AgentState['status']): AgentState['instance_states'][number] => ({
+  instance: i, status, reason: null, pid: status === 'running' ? 100 + i : null, port: 8100 + i, started_at: null, restarts: 0, last_exit_code: null, health: 100, cpu_percent: null, memory_bytes: null,
+});
+const trio: AgentState = { ...agent, status: 'running', instances: 3, instances_running: 2, instance_states: [instanceOf(0, 'running'), instanceOf(1, 'backoff'), instanceOf(2, 'running')] };
 const task: TaskState = {
   id: 'backup', name: 'Backup', enabled: true, when: '0 3 * * *', next_run: null, last_run: null, last_result: null, last_duration_s: null,
   running: false, progress: 0, current_job: null, problem: false,
@@ -35,6 +41,7 @@ describe('agent and task entities', () => {
     for (const [kind, view] of [
       ['agent', agentEntities(ctx, 'bot', agent)],
       ['agent', agentEntities(ctx, 'bot', { ...agent, status: 'failed', reason: 'crash_loop', problem: true, last_exit_code: 3, restarts: 10 })],
+      ['agent', agentEntities(ctx, 'bot', trio)],
       ['task', taskEntities(ctx, 'backup', task)],
       ['task', taskEntities(ctx, 'backup', { ...task, running: true, progress: 40, last_result: 'failed', problem: true, last_run: new Date().toISOString() })],
     ] as const) {
@@ -43,9 +50,22 @@ describe('agent and task entities', () => {
     }
   });
 
+  it('several instances: a count, how many run, and a status per instance that reads its own entry', () => {
+    const one = agentEntities(ctx, 'bot', agent).components;
+    assert.deepEqual(Object.keys(one).filter((k) => k.startsWith('instance')), ['instances'], 'one instance: only the count');
+    const c = agentEntities(ctx, 'bot', trio).components;
+    assert.deepEqual(Object.keys(c).filter((k) => k.startsWith('instance')).sort(), ['instance_0', 'instance_1', 'instance_2', 'instances', 'instances_running']);
+    const shown = (name: string): string => renderTemplate(c[name]!.value_template!, trio);
+    assert.deepEqual([shown('instances'), shown('instances_running'), shown('instance_0'), shown('instance_1'), shown('instance_2')], ['3', '2', 'running', 'backoff', 'running']);
+    assert.equal(JSON.parse(renderTemplate(c.instance_1!.json_attributes_template!, trio)).port, 8101);
+    // A state from before the count grew (two entries) still renders the third's entity.
+    assert.equal(renderTemplate(c.instance_2!.value_template!, { ...trio, instance_states: trio.instance_states.slice(0, 2) }), 'stopped');
+  });
+
   it("commands go to the thing's own set topic with the words the command router takes", () => {
     const a = agentEntities(ctx, 'bot', agent).components;
     assert.deepEqual([a.running!.command_topic, a.running!.payload_on, a.running!.payload_off, a.restart!.payload_press], ['hearth/n1/agent/bot/set', 'start', 'stop', 'restart']);
+    assert.deepEqual([a.reload!.command_topic, a.reload!.payload_press, a.instances!.command_topic], ['hearth/n1/agent/bot/set', 'reload', 'hearth/n1/agent/bot/instances/set']);
     const t = taskEntities(ctx, 'backup', task).components;
     assert.deepEqual([t.run!.payload_press, t.enabled!.payload_on, t.enabled!.payload_off], ['run', 'enable', 'disable']);
     assert.equal(t.result!.p, 'event');
@@ -99,13 +119,13 @@ describe('agent and task entities as the hub publishes them', () => {
       ['OFF', 'stopped', 'None', 'None', '0', '0', '0', '0', 'OFF'],
       'a value never had is unknown (None), not "null" or 0',
     );
-    assert.deepEqual(JSON.parse(fresh['status.attributes']!), { reason: null, pid: null, desired: 'stopped' });
+    assert.deepEqual(JSON.parse(fresh['status.attributes']!), { reason: null, pid: null, desired: 'stopped', reloading: null, last_reload: null });
 
     assert.equal((await h.api('POST', '/api/agents/renderer/start')).status, 200);
     const live = await state('agent', 'renderer', (s) => s.status === 'running' && typeof s.pid === 'number');
     const running = render(c, live);
     assert.deepEqual([running.running, running.status, running.started_at, running.problem], ['ON', 'running', live.started_at, 'OFF']);
-    assert.deepEqual(JSON.parse(running['status.attributes']!), { reason: null, pid: live.pid, desired: 'running' });
+    assert.deepEqual(JSON.parse(running['status.attributes']!), { reason: null, pid: live.pid, desired: 'running', reloading: null, last_reload: null });
 
     assert.equal((await h.api('POST', '/api/agents/renderer/stop')).status, 200);
     const stopped = render(c, await state('agent', 'renderer', (s) => s.status === 'stopped'));

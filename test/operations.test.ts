@@ -81,7 +81,7 @@ describe('the operation table', () => {
 
   it('refuses over MQTT each operation whose answer is a secret, pointing to HTTP', async () => {
     const secret = OPERATIONS.filter((o) => o.secret).map((o) => o.name).sort();
-    assert.deepEqual(secret, ['auth/login', 'auth/refresh', 'mqtt/credentials', 'token/create']);
+    assert.deepEqual(secret, ['agent/export', 'auth/login', 'auth/refresh', 'mqtt/credentials', 'token/create']);
     for (const name of secret) {
       const a = await probe.ask(BASE, name, {});
       assert.equal(a.status, 'error');
@@ -106,6 +106,7 @@ describe('the operation table', () => {
         // The body's own required fields, so that only the missing thing is wrong.
         if (op.name === 'device/command') input.command = 'PING';
         if (op.name === 'device/write') input.values = { x: 1 };
+        if (op.name === 'agent/scale') input.instances = 2;
         const [web, mqtt] = [await overHttp(h, op, input), await probe.ask(BASE, op.name, input)];
         assert.equal(mqtt.status, 'error');
         assert.equal((web.body as { error: string }).error, mqtt.error);

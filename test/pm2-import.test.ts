@@ -8,9 +8,12 @@ import { CliError, type ApiClient } from '../src/cli/api-client.js';
 import type { ImportResult } from '../src/hub/agents/import.js';
 import { anchorCwd, formatImport, loadEcosystemFile, registerImport } from '../src/cli/commands/import.js';
 import { AgentCreate } from '../src/hub/agents/schema.js';
-import { FILE_LABEL, durationMs, mapEcosystem, sizeBytes, splitArgs } from '../src/hub/agents/pm2-import.js';
+import { FILE_LABEL, durationMs, mapEcosystem as mapWith, sizeBytes, splitArgs, type Pm2ImportOptions } from '../src/hub/agents/pm2-import.js';
 import { parse } from '../src/hub/validate.js';
 import { tempDir } from './helpers/tmp.js';
+
+/** The mapping on a machine of 8 CPUs (what instances "max" counts), unless told otherwise. */
+const mapEcosystem = (doc: unknown, o: Partial<Pm2ImportOptions> = {}) => mapWith(doc, { cpus: 8, ...o });
 
 const ECOSYSTEM = {
   apps: [
@@ -66,13 +69,19 @@ describe('mapEcosystem', () => {
         env: { NODE_ENV: 'production', PORT: '3000', DEBUG: 'false' },
         limits: { memory_mb: 200 },
         stop_signal: 'SIGINT',
+        instances: 1,
       },
       {
         name: 'scraper',
         command: '/usr/bin/python3',
         args: ['-u', 'scrape.py', '--city', 'New York', '--tag', 'a b', '--msg', 'say "hi"', 'plain word'],
+        // PM2 sets it for a Python interpreter, so that output is not held back.
+        env: { PYTHONUNBUFFERED: '1' },
         restart: { max_restarts: 5, min_uptime_s: 10, delay_ms: 2000, backoff: false },
         stop_signal: 'SIGINT',
+        // Without ignore_watch PM2 ignores every dot file and folder.
+        watch: true,
+        watch_ignore: ['.*'],
       },
       {
         name: 'backup',
@@ -81,26 +90,16 @@ describe('mapEcosystem', () => {
         restart: { policy: 'never' },
         stop_signal: 'SIGINT',
         stop_timeout_s: 3,
+        cron_restart: '0 3 * * *',
       },
     ]);
     for (const a of r.agents) assert.equal(parse(AgentCreate, structuredClone(a)).ok, true, a.name);
-    // Reported as ignored, with why; nothing dropped silently.
+    // Reported as ignored, with why; nothing dropped silently. env_production is another environment.
     const ignored = r.ignored_fields.map((f) => `${f.app}.${f.field}`).sort();
-    assert.deepEqual(ignored, [
-      `${FILE_LABEL}.deploy`,
-      'api.env_production',
-      'api.error_file',
-      'api.exec_mode',
-      'api.instances',
-      'api.log_date_format',
-      'api.merge_logs',
-      'api.out_file',
-      'backup.cron_restart',
-      'scraper.watch',
-    ]);
+    assert.deepEqual(ignored, [`${FILE_LABEL}.deploy`, 'api.error_file', 'api.log_date_format', 'api.merge_logs', 'api.out_file']);
     for (const f of r.ignored_fields) assert.ok(f.why.length > 5, `${f.field} has a why`);
-    assert.match(r.ignored_fields.find((f) => f.field === 'cron_restart')!.why, /use a Hearth task/);
-    assert.match(r.ignored_fields.find((f) => f.field === 'env_production')!.why, /pm2 --env production/);
+    assert.deepEqual(r.notes, []);
+    assert.deepEqual(r.environments, ['production']);
   });
 
   it('picks the interpreter from the extension, an explicit one, or none', () => {
@@ -166,11 +165,11 @@ describe('mapEcosystem', () => {
     assert.deepEqual(plain.agents[0]!.restart, { delay_ms: 0, backoff: false });
   });
 
-  it('maps port to env.PORT unless env already has one', () => {
+  it('maps port to env.PORT, over env.PORT as PM2 does', () => {
     assert.deepEqual(mapEcosystem({ name: 'x', script: 'x.js', port: 8080 }).agents[0]!.env, { PORT: '8080' });
     const both = mapEcosystem({ name: 'x', script: 'x.js', port: 8080, env: { PORT: '9090' } });
-    assert.deepEqual(both.agents[0]!.env, { PORT: '9090' });
-    assert.equal(both.ignored_fields[0]!.field, 'port');
+    assert.deepEqual(both.agents[0]!.env, { PORT: '8080' });
+    assert.deepEqual(both.notes, [{ app: 'x', field: 'port', note: 'wins over env.PORT (9090), as in PM2' }]);
   });
 
   it('reports unknown fields, never dropping them silently, and still imports the app', () => {
@@ -183,13 +182,13 @@ describe('mapEcosystem', () => {
     ]);
   });
 
-  it('reports a missing name or wrong types as errors for that app, and imports the others', () => {
+  it('reports wrong types as errors for that app, and imports the others', () => {
     const r = mapEcosystem({
       apps: [
-        { script: 'nameless.js' },
+        { script: 42 },
         { name: 'good', script: 'good.js' },
         { name: 'greedy', script: 'g.js', max_restarts: 'many', autorestart: 'yes', min_uptime: 'forever', max_memory_restart: 'lots' },
-        { name: 'badenv', script: 'b.js', env: { OK: 'y', NESTED: { a: 1 } } },
+        { name: 'badenv', script: 'b.js', env: { OK: 'y', 'NOT-A-NAME': 1 } },
         { name: 'noscript' },
         { name: 'quotes', script: 'q.js', args: 'say "unterminated' },
         { name: 'zero', script: 'z.js', max_restarts: 0 },
@@ -202,12 +201,12 @@ describe('mapEcosystem', () => {
       ['good'],
     );
     const err = (app: string): string => r.errors.find((e) => e.app === app)?.error ?? '(no error)';
-    assert.match(err('app #1'), /name: missing/);
+    assert.match(err('app #1'), /script: must be a non-empty string, not number 42/);
     assert.match(err('greedy'), /max_restarts: must be a whole number, not string "many"/);
     assert.match(err('greedy'), /autorestart: must be true or false/);
     assert.match(err('greedy'), /min_uptime: must be milliseconds or a duration/);
     assert.match(err('greedy'), /max_memory_restart: must be bytes or a size/);
-    assert.match(err('badenv'), /env\.NESTED: must be a string, number or boolean/);
+    assert.match(err('badenv'), /env\.NOT-A-NAME: not a valid variable name/);
     assert.match(err('noscript'), /script: missing/);
     assert.match(err('quotes'), /args: unterminated double quote/);
     // Type-correct but refused by Hearth's own schema: the validation message.
@@ -231,7 +230,7 @@ describe('mapEcosystem', () => {
         ['b', 'python3'],
       ],
     );
-    assert.deepEqual(mapEcosystem({ apps: [] }), { agents: [], unknown_fields: [], ignored_fields: [], errors: [] });
+    assert.deepEqual(mapEcosystem({ apps: [] }), { agents: [], unknown_fields: [], ignored_fields: [], notes: [], errors: [], environments: [] });
     assert.match(mapEcosystem('apps').errors[0]!.error, /expected \{ apps: \[\.\.\.\] \}/);
     assert.match(mapEcosystem(null).errors[0]!.error, /not null/);
     assert.match(mapEcosystem({ apps: 3 }).errors[0]!.error, /apps: must be an array/);
@@ -242,6 +241,205 @@ describe('mapEcosystem', () => {
     assert.deepEqual(
       r.unknown_fields.map((f) => f.field),
       ['constructor', 'toString'],
+    );
+  });
+});
+
+describe('mapEcosystem: what PM2 users bring with them', () => {
+  const one = (app: Record<string, unknown>, o: Partial<Pm2ImportOptions> = {}) => {
+    const r = mapEcosystem({ name: 'x', script: 'x.js', ...app }, o);
+    assert.deepEqual(r.errors, []);
+    return { agent: r.agents[0]!, r };
+  };
+  const error = (app: Record<string, unknown>, o: Partial<Pm2ImportOptions> = {}): string => {
+    const r = mapEcosystem({ name: 'x', script: 'x.js', ...app }, o);
+    assert.equal(r.agents.length, 0, 'the app is not imported');
+    return r.errors[0]!.error;
+  };
+
+  it('counts instances as PM2 does: numbers, numeric strings, "max" and 0 (the CPUs), -N (the CPUs less N), at least 1, at most 64', () => {
+    const count = (v: unknown, cpus = 8): number | undefined => one({ instances: v, exec_mode: 'fork' }, { cpus }).agent.instances;
+    assert.equal(count(3), 3);
+    assert.equal(count('2'), 2);
+    assert.equal(count('max'), 8);
+    assert.equal(count(0), 8);
+    assert.equal(count('0', 4), 4);
+    assert.equal(count(-1), 7);
+    assert.equal(count('-1', 2), 1);
+    assert.equal(count(-10, 2), 1);
+    assert.equal(count(1), 1);
+    assert.equal(count('max', 128), 64);
+    const max = one({ instances: 'max' }, { cpus: 6 }).r;
+    assert.match(max.notes.find((n) => n.field === 'instances')!.note, /^"max" is 6 on the hub's machine \(6 CPUs\); PM2 counts them at each start$/);
+    assert.match(one({ instances: 100 }).r.notes.map((n) => n.note).join('\n'), /100 is more than Hearth runs of one agent: 64/);
+    assert.match(error({ instances: 'many' }), /^instances: must be a whole number, a numeric string or "max", not string "many"$/);
+    assert.match(error({ instances: 2.5 }), /^instances: must be a whole number/);
+  });
+
+  it('accepts cluster mode, saying that the instances are separate processes; refuses other exec modes', () => {
+    const cluster = (app: Record<string, unknown>): string[] => one(app).r.notes.filter((n) => n.field === 'exec_mode').map((n) => n.note);
+    const note = cluster({ instances: 4, exec_mode: 'cluster' });
+    assert.equal(note.length, 1);
+    assert.match(note[0]!, /^cluster: Hearth runs 4 separate processes, which do not share one listening socket as PM2's cluster does; give each its own port \(port: true/);
+    assert.equal(cluster({ instances: 4, exec_mode: 'cluster_mode' }).length, 1);
+    // PM2 runs a node (or bun) app with instances in cluster mode when exec_mode is not given.
+    assert.equal(cluster({ instances: 'max' }).length, 1);
+    assert.equal(cluster({ script: 'app.ts', instances: 2 }).length, 1);
+    assert.equal(cluster({ script: 'bot.py', instances: 2 }).length, 0, 'python: fork mode');
+    assert.equal(cluster({ instances: 4, exec_mode: 'fork' }).length, 0);
+    assert.equal(cluster({ instances: 1, exec_mode: 'cluster' }).length, 0, 'one process shares nothing');
+    assert.deepEqual(one({ exec_mode: 'fork_mode' }).r.notes, []);
+    assert.equal(one({ exec_mode: 'cluster' }).agent.instances, undefined);
+    assert.match(error({ exec_mode: 'threads' }), /^exec_mode: must be fork or cluster \(or fork_mode, cluster_mode\), not string "threads"$/);
+  });
+
+  it('merges env_<name> over env for --env, with deploy.<name>.env under them, as `pm2 start --env` does', () => {
+    const doc = {
+      apps: [
+        { name: 'api', script: 'api.js', port: 3000, env: { NODE_ENV: 'development', A: 'env' }, env_production: { NODE_ENV: 'production', PORT: 80 }, env_staging: { NODE_ENV: 'staging' } },
+        { name: 'worker', script: 'w.js', env: { NODE_ENV: 'development' }, env_staging: { NODE_ENV: 'staging' }, append_env_to_name: true },
+      ],
+      deploy: { production: { host: 'example.com', env: { NODE_ENV: 'deploy', LOG: 'info', A: 'deploy' } } },
+    };
+    const none = mapEcosystem(doc);
+    assert.deepEqual(
+      none.agents.map((a) => [a.name, a.env]),
+      [
+        ['api', { NODE_ENV: 'development', A: 'env', PORT: '3000' }],
+        ['worker', { NODE_ENV: 'development' }],
+      ],
+    );
+    assert.deepEqual(none.environments, ['production', 'staging']);
+    // Other environments are not fields to report.
+    assert.deepEqual([...none.ignored_fields.map((f) => f.field), ...none.unknown_fields.map((f) => f.field), ...none.notes.map((n) => n.field)], ['deploy']);
+
+    const prod = mapEcosystem(doc, { env: 'production' });
+    assert.deepEqual(prod.errors, []);
+    // deploy.production.env, then env, then port, then env_production.
+    assert.deepEqual(prod.agents[0]!.env, { NODE_ENV: 'production', LOG: 'info', A: 'env', PORT: '80' });
+    assert.deepEqual(prod.agents[1]!.env, { NODE_ENV: 'development', LOG: 'info', A: 'deploy' });
+    assert.equal(prod.agents[1]!.name, 'worker-production', 'append_env_to_name');
+    assert.match(prod.ignored_fields.find((f) => f.field === 'deploy')!.why, /deploy\.production\.env is merged under each app's env/);
+    // An app without the block: PM2 warns and uses env alone; so does the import.
+    assert.deepEqual(prod.notes, [{ app: 'worker', field: 'env_production', note: 'not in this app: its env alone is used (PM2 warns "Environment [production] is not defined" and does the same)' }]);
+
+    const staging = mapEcosystem(doc, { env: 'staging' });
+    assert.deepEqual(staging.agents.map((a) => [a.name, a.env?.NODE_ENV]), [['api', 'staging'], ['worker-staging', 'staging']]);
+    assert.deepEqual(staging.notes, []);
+    assert.match(mapEcosystem({ name: 'x', script: 'x.js', env_production: 'prod' }, { env: 'production' }).errors[0]!.error, /^env_production: must be an object of NAME: value/);
+  });
+
+  it('gives environment values as PM2 does: objects as JSON, the rest as text', () => {
+    assert.deepEqual(one({ env: { RETRY: { attempts: 3 }, HOSTS: ['a', 'b'], N: 1, B: false, NONE: null } }).agent.env, {
+      RETRY: '{"attempts":3}',
+      HOSTS: '["a","b"]',
+      N: '1',
+      B: 'false',
+      NONE: 'null',
+    });
+  });
+
+  it('maps watch, ignore_watch and watch_delay; PM2\'s default ignores become globs, Hearth\'s own are not repeated', () => {
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: true }).agent), { watch: true, watch_ignore: ['.*'] });
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: [] }).agent), { watch: true, watch_ignore: ['.*'] }, 'PM2 watches the cwd for an empty list');
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: 'src' }).agent), { watch: ['src'], watch_ignore: ['.*'] });
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: ['src', 'config'], ignore_watch: ['node_modules', '.git', 'logs', '*.log'], watch_delay: 1500 }).agent), {
+      watch: ['src', 'config'],
+      watch_ignore: ['logs', '*.log'],
+      watch_debounce_ms: 1500,
+    });
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: true, ignore_watch: 'tmp' }).agent), { watch: true, watch_ignore: ['tmp'] });
+    assert.deepEqual(pick(one({ cwd: '/srv', watch: true, ignore_watch: ['node_modules'] }).agent), { watch: true });
+    // Watch off: its companions mean nothing (Hearth refuses them without watch).
+    const off = one({ watch: false, ignore_watch: ['.git'], watch_delay: 1000 });
+    assert.deepEqual(pick(off.agent), {});
+    assert.deepEqual(
+      off.r.ignored_fields.map((f) => [f.field, f.why]),
+      [
+        ['ignore_watch', 'watch is off'],
+        ['watch_delay', 'watch is off'],
+      ],
+    );
+    assert.match(error({ watch: 1 }), /^watch: must be true, false, a path or an array of paths, not number 1$/);
+    // A regular expression of a .js file arrives as {} once sent as JSON.
+    assert.match(error({ watch: true, ignore_watch: [{}] }), /^ignore_watch: must be a path or an array of paths, not an array \(globs as text; a regular expression cannot be sent\)$/);
+  });
+
+  it('maps wait_ready and listen_timeout to the ready signal, and cron_restart', () => {
+    const r = one({ wait_ready: true, listen_timeout: 8000, cron_restart: '0 3 * * *' });
+    assert.deepEqual([r.agent.ready_signal, r.agent.ready_timeout_s, r.agent.cron_restart], [{ type: 'ipc' }, 8, '0 3 * * *']);
+    assert.match(r.r.notes.find((n) => n.field === 'listen_timeout')!.note, /PM2 replaces the old process anyway; Hearth keeps the old one/);
+    assert.equal(one({ wait_ready: false }).agent.ready_signal, undefined);
+    assert.equal(one({ cron: '*/5 * * * *' }).agent.cron_restart, '*/5 * * * *', 'cron is its other name');
+    const zero = one({ cron_restart: 0 });
+    assert.equal(zero.agent.cron_restart, undefined);
+    assert.deepEqual(zero.r.ignored_fields, [{ app: 'x', field: 'cron_restart', why: '0 means no scheduled restart' }]);
+    assert.match(error({ wait_ready: 'yes' }), /^wait_ready: must be true or false/);
+  });
+
+  it('leaves ~ and $HOME in paths unexpanded as PM2 does, which fails the app there too, and says so', () => {
+    assert.match(error({ cwd: '~/app' }), /^cwd: "~\/app": PM2 expands neither ~ nor \$VARIABLES here/);
+    assert.match(error({ script: '$HOME/app/server.js' }), /^script: "\$HOME\/app\/server\.js": PM2 expands neither/);
+    assert.match(error({ interpreter: '~/.bun/bin/bun' }), /^interpreter: "~\/\.bun\/bin\/bun"/);
+    assert.match(error({ cwd: '/srv', watch: ['${HOME}/conf'] }), /^watch: "\$\{HOME\}\/conf"/);
+    // Arguments and environment values reach the program as they are, as under PM2.
+    assert.deepEqual(one({ args: '--data ~/data --home $HOME', env: { DATA: '$HOME/data' } }).agent, {
+      name: 'x',
+      command: 'node',
+      args: ['x.js', '--data', '~/data', '--home', '$HOME'],
+      env: { DATA: '$HOME/data' },
+      stop_signal: 'SIGINT',
+    });
+  });
+
+  it('runs a script with a space through bash -c, as PM2 does (where the shell expands $HOME)', () => {
+    const r = one({ script: '$HOME/bin/backup.sh --all', args: '--ignored', interpreter: 'node' });
+    assert.deepEqual([r.agent.command, r.agent.args], ['bash', ['-c', '$HOME/bin/backup.sh --all']]);
+    assert.deepEqual(
+      r.r.ignored_fields.map((f) => f.field),
+      ['args', 'interpreter'],
+    );
+  });
+
+  it('reads PM2\'s other habits: no name (named after the script), cmd and command, an empty interpreter, null fields, .ts with bun, autostart', () => {
+    const named = mapEcosystem({ script: './dist/main.service.js' });
+    assert.equal(named.agents[0]!.name, 'main.service');
+    assert.deepEqual(named.notes, [{ app: 'app #1', field: 'name', note: 'none given: named "main.service" after its script, as PM2 does' }]);
+    assert.deepEqual(one({ script: undefined, cmd: 'hello.py' }).agent.command, 'python3');
+    assert.deepEqual(one({ script: undefined, command: 'run.sh' }).agent.args, ['run.sh']);
+    assert.deepEqual([one({ script: 'python3', args: '-m jbot', interpreter: '' }).agent.command, one({ script: 'python3', interpreter: '' }).agent.env], ['python3', undefined]);
+    assert.deepEqual(one({ interpreter: null, env: null, watch: null }).agent, { name: 'x', command: 'node', args: ['x.js'], stop_signal: 'SIGINT' });
+    assert.deepEqual(one({ script: 'src/index.ts' }).agent.command, 'bun');
+    assert.equal(one({ autostart: false }).agent.autostart, false);
+  });
+});
+
+/** The watch fields of an agent. */
+function pick(a: AgentCreate): Partial<AgentCreate> {
+  const { watch, watch_ignore, watch_debounce_ms } = a;
+  return Object.fromEntries(Object.entries({ watch, watch_ignore, watch_debounce_ms }).filter(([, v]) => v !== undefined));
+}
+
+describe('the ecosystem files of test/fixtures/pm2, shaped like public projects\' ones', () => {
+  const FIXTURES = join(import.meta.dirname, 'fixtures', 'pm2');
+
+  it('ecosystem.json: read as JavaScript as PM2 does (comments, trailing commas); ~ and $HOME refused, a script with spaces through bash -c, no name', async () => {
+    const doc = await loadEcosystemFile(join(FIXTURES, 'ecosystem.json'));
+    const r = mapEcosystem(doc, { cpus: 4 });
+    assert.deepEqual(
+      r.agents.map((a) => [a.name, a.command, a.args, a.instances]),
+      [
+        ['www', 'node', ['./bin/www.js'], 3],
+        ['docs', 'bash', ['-c', 'npx serve -s build -l 5000'], undefined],
+      ],
+    );
+    assert.deepEqual(
+      r.errors.map((e) => e.app),
+      ['home-cwd', 'home-script'],
+    );
+    assert.deepEqual(
+      r.notes.map((n) => `${n.app}.${n.field}`),
+      ['app #1.name', 'app #1.instances', 'app #1.exec_mode'],
     );
   });
 });
@@ -310,7 +508,7 @@ describe('hearth import pm2: loading the file', () => {
   it('says clearly what is wrong with a bad, missing, throwing or unsupported file', async () => {
     const dir = tempDir();
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, '{ "apps": [ { "name": "x", } ] }');
+    writeFileSync(bad, '{ "apps": [ { "name": "x" ] }');
     await assert.rejects(loadEcosystemFile(bad), (e: unknown) => e instanceof CliError && /bad\.json is not valid JSON: /.test(e.message));
     await assert.rejects(
       loadEcosystemFile(join(dir, 'missing.json')),
@@ -375,8 +573,10 @@ describe('hearth import pm2: the command', () => {
         created: ['api'],
         updated: [],
         unknown_fields: [{ app: 'api', field: 'colour' }],
-        ignored_fields: [{ app: 'api', field: 'instances', why: 'one process per agent' }],
+        ignored_fields: [{ app: 'api', field: 'log_type', why: 'Hearth keeps the output of its agents itself' }],
+        notes: [],
         errors: [],
+        environments: [],
       },
       file,
     );
@@ -384,20 +584,20 @@ describe('hearth import pm2: the command', () => {
     assert.deepEqual(ok.sent, [{ method: 'POST', path: '/api/import/pm2', body: { apps: [{ name: 'api', script: 'a.js', cwd: '/srv' }] } }]);
     assert.match(ok.stdout, /^Created +api$/m);
     assert.match(ok.stdout, /^Updated +none$/m);
-    assert.match(ok.stdout, /^ +api: instances \(one process per agent\)$/m);
+    assert.match(ok.stdout, /^ +api: log_type \(Hearth keeps the output of its agents itself\)$/m);
     assert.match(ok.stdout, /^Unknown +1 field, not imported:\n +api: colour$/m);
 
-    const failed = await run({ created: [], updated: ['api'], unknown_fields: [], ignored_fields: [], errors: [{ app: 'w', error: 'name: missing' }] }, file);
+    const failed = await run({ created: [], updated: ['api'], unknown_fields: [], ignored_fields: [], notes: [], errors: [{ app: 'w', error: 'name: missing' }], environments: [] }, file);
     assert.ok(failed.error instanceof CliError);
     assert.match((failed.error as Error).message, /1 app of .*ecosystem\.json not imported/);
     assert.match(failed.stdout, /^Errors +1 app not imported:\n +w: name: missing$/m);
 
-    const unreadable = await run({ created: [], updated: [], unknown_fields: [], ignored_fields: [], errors: [] }, join(dir, 'nope.json'));
+    const unreadable = await run({ created: [], updated: [], unknown_fields: [], ignored_fields: [], notes: [], errors: [], environments: [] }, join(dir, 'nope.json'));
     assert.ok(unreadable.error instanceof CliError);
     assert.deepEqual(unreadable.sent, []);
   });
 
   it('formats an empty answer', () => {
-    assert.equal(formatImport({ created: [], updated: [], unknown_fields: [], ignored_fields: [], errors: [] }), 'Created  none\nUpdated  none');
+    assert.equal(formatImport({ created: [], updated: [], unknown_fields: [], ignored_fields: [], notes: [], errors: [], environments: [] }), 'Created  none\nUpdated  none');
   });
 });

@@ -5,6 +5,7 @@ import { VERSION } from '../hub/version.js';
 import { ApiClient, CliError } from './api-client.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDevice } from './commands/device.js';
+import { registerExport } from './commands/export.js';
 import { registerImport } from './commands/import.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
@@ -29,6 +30,7 @@ registerAgent(program, client);
 registerTask(program, client);
 registerDevice(program, client);
 registerImport(program, client);
+registerExport(program, client);
 registerUser(program, client);
 // Last: every operation without a hand-written command above gets the generated one.
 registerOperations(program, client);

@@ -37,6 +37,12 @@ export async function callOperation<T>(client: ApiClient, name: string, input: R
   return client.request<T>(r.method, r.path, r.body);
 }
 
+/** A positional argument as its field's type: a number field gets the number (anything else goes as text, for the hub to refuse by name). */
+function typed(schema: unknown, text: string): unknown {
+  const type = (schema as { type?: string } | undefined)?.type;
+  return (type === 'integer' || type === 'number') && text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+}
+
 const flagOf = (field: string): string => field.replace(/_/g, '-');
 const optionKey = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
@@ -70,7 +76,7 @@ export function registerOperations(program: Command, client: () => ApiClient): v
       const positional = given.slice(0, args.length + (wantsJson ? 1 : 0)) as string[];
       const options = given[positional.length] as Record<string, string | boolean | undefined>;
       const input: Record<string, unknown> = {};
-      args.forEach((a, i) => (input[a] = positional[i]));
+      args.forEach((a, i) => (input[a] = typed(op.input.properties[a], positional[i]!)));
       if (wantsJson) {
         const doc = jsonArg(positional[args.length]!);
         if (bodyField) input[bodyField] = doc;

@@ -1,4 +1,8 @@
-/** An agent as a Home Assistant device: running switch, restart button, status, usage, health, problem. */
+/**
+ * An agent as a Home Assistant device: running switch, restart and reload buttons, status, usage,
+ * health, problem, the instance count (a number), and with several instances a status per instance.
+ */
+import { MAX_INSTANCES } from '../hub/agents/schema.js';
 import type { AgentState } from '../hub/agents/state.js';
 import { STATUSES } from '../hub/supervisor/spec.js';
 import { component, thingDevice, thingDeviceId, valueOf, valueOrUnknown } from './discovery.js';
@@ -20,13 +24,25 @@ export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
       state_off: 'OFF',
     }),
     restart: component(dev, 'restart', 'button', { name: 'Restart', device_class: 'restart', command_topic: command, payload_press: 'restart' }),
+    reload: component(dev, 'reload', 'button', { name: 'Reload', icon: 'mdi:reload', command_topic: command, payload_press: 'reload' }),
+    instances: component(dev, 'instances', 'number', {
+      name: 'Instances',
+      icon: 'mdi:content-copy',
+      entity_category: 'config',
+      command_topic: `${stateTopic}/instances/set`,
+      value_template: valueOf('instances'),
+      min: 1,
+      max: MAX_INSTANCES,
+      step: 1,
+      mode: 'box',
+    }),
     status: component(dev, 'status', 'sensor', {
       name: 'Status',
       device_class: 'enum',
       options: [...STATUSES],
       value_template: valueOf('status'),
       json_attributes_topic: stateTopic,
-      json_attributes_template: '{{ {"reason": value_json.reason, "pid": value_json.pid, "desired": value_json.desired} | tojson }}',
+      json_attributes_template: '{{ {"reason": value_json.reason, "pid": value_json.pid, "desired": value_json.desired, "reloading": value_json.reloading, "last_reload": value_json.last_reload} | tojson }}',
     }),
     cpu: component(dev, 'cpu', 'sensor', {
       name: 'CPU',
@@ -76,6 +92,10 @@ export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
       value_template: "{{ 'ON' if value_json.problem else 'OFF' }}",
     }),
   };
+  if (a.instances > 1) {
+    c.instances_running = component(dev, 'instances_running', 'sensor', { name: 'Instances running', icon: 'mdi:content-copy', state_class: 'measurement', value_template: valueOf('instances_running') });
+    for (let i = 0; i < a.instances; i++) c[`instance_${i}`] = instanceStatus(dev, stateTopic, i);
+  }
   return {
     deviceId: dev,
     stateTopic,
@@ -84,3 +104,18 @@ export const agentEntities: EntityModule<AgentState> = (ctx, id, a) => {
     state: a as unknown as Record<string, JsonValue>,
   };
 };
+
+/** One instance's status, its pid, port, restarts and usage as attributes. */
+function instanceStatus(dev: string, stateTopic: string, i: number): Component {
+  const it = `value_json.instance_states[${i}]`;
+  return component(dev, `instance_${i}`, 'sensor', {
+    name: `Instance ${i}`,
+    device_class: 'enum',
+    options: [...STATUSES],
+    icon: 'mdi:application-outline',
+    // A state sent before the count grew has no such entry: Jinja's undefined, not an error.
+    value_template: `{{ ${it}.status if ${it} is defined else 'stopped' }}`,
+    json_attributes_topic: stateTopic,
+    json_attributes_template: `{{ (${it} if ${it} is defined else {}) | tojson }}`,
+  });
+}

@@ -23,7 +23,8 @@ export interface BusEvents {
   /** A job was created, started, made progress or ended. */
   'job.changed': JobView;
   /** A line a supervised program printed, for live following. */
-  'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string };
+  /** `instance` only for an agent's instances 1..N-1 (instance 0 is the agent as always). */
+  'log.line': { kind: 'agent'; id: string; stream: 'stdout' | 'stderr'; line: string; instance?: number };
   /** A line received from (rx) or sent to (tx) a device, for `<base>/device/<id>/rx|tx` and the telemetry WebSocket. */
   'device.line': { id: string; direction: 'rx' | 'tx'; line: string; at: number };
   /** Values a device just reported (its state on MQTT follows, at most every 100 ms). */

@@ -8,6 +8,7 @@ import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
 import { HttpServer } from '../bridges/http/server.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
 import { AgentManager } from './agents/manager.js';
+import { PortAllocator } from './ports/allocator.js';
 import { registerAgentCommands } from './agents/commands.js';
 import { AgentCreate } from './agents/schema.js';
 import type { EntityContext } from '../entities/types.js';
@@ -201,6 +202,7 @@ export class Hub {
       logLimits: { maxBytes: Math.round(s.agentLogMaxMb * 1024 * 1024), files: s.agentLogFiles },
       sampleIntervalS: s.metricsInterval,
       cgroup: detectCgroupV2(),
+      ports: new PortAllocator(this.db, s.portRange),
       declared: { bodies: this.declaredAgents, created: fromYaml('agent/create') },
     });
     registerAgentCommands(this.commands, this.operations);

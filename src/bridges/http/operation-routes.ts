@@ -56,7 +56,7 @@ function makeInputReader(op: Operation): InputReader {
     const query = req.query as Record<string, unknown>;
     // A body's fields come in the body: a query may not add to them or override them (a password in a URL).
     if (parts.body !== null) {
-      const extra = Object.keys(query)[0];
+      const extra = Object.keys(query).find((k) => !parts.query.includes(k));
       if (extra !== undefined) throw invalid(`query: unknown field "${extra}" (this route takes its fields in the JSON body)`);
     }
     const input = readText({ ...query, ...(req.params as Record<string, unknown>) });

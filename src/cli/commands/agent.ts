@@ -1,6 +1,6 @@
 /**
  * `hearth agent …` where the output is special: list (a table), create (a command line, not JSON),
- * logs (-f follows live). The other agent commands come from the operation table (cli/operations.ts).
+ * reload (its progress), logs (-f follows live). The other agent commands come from the operation table (cli/operations.ts).
  */
 import type { Command } from 'commander';
 import WebSocket from 'ws';
@@ -12,10 +12,11 @@ import { table } from './table.js';
 function agentTable(agents: AgentView[]): string {
   if (agents.length === 0) return 'no agents';
   return table(
-    ['ID', 'STATUS', 'PID', 'CPU', 'MEMORY', 'RESTARTS', 'HEALTH'],
+    ['ID', 'STATUS', 'INSTANCES', 'PID', 'CPU', 'MEMORY', 'RESTARTS', 'HEALTH'],
     agents.map((a) => [
       a.id,
       a.status + (a.reason ? ` (${a.reason})` : ''),
+      `${a.instances_running}/${a.instances}`,
       a.pid === null ? '-' : String(a.pid),
       a.cpu_percent === null ? '-' : `${a.cpu_percent}%`,
       a.memory_bytes === null ? '-' : `${(a.memory_bytes / 1048576).toFixed(1)} MiB`,
@@ -26,6 +27,17 @@ function agentTable(agents: AgentView[]): string {
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+interface CreateFlags {
+  cwd?: string;
+  env: string[];
+  restart?: string;
+  autostart: boolean;
+  instances?: string;
+  port?: boolean;
+  watch?: boolean;
+  cronRestart?: string;
+}
 
 /** KEY=VALUE pairs into an env object. */
 function envOf(pairs: string[]): Record<string, string> {
@@ -90,6 +102,28 @@ async function tailAndFollow(client: ApiClient, id: string, stream: string | und
   await done;
 }
 
+const PROGRESS_POLL_MS = 250;
+
+/**
+ * The reload, with its progress: while the hub replaces the instances one by one, which one it is
+ * at goes to stderr (the answer's line to stdout).
+ */
+async function reload(client: ApiClient, id: string, json: boolean): Promise<void> {
+  let done = false;
+  const call = callOperation<AgentView & { reload: { detail: string } }>(client, 'agent/reload', { id }).finally(() => (done = true));
+  let shown = '';
+  while (!done) {
+    await Promise.race([call.catch(() => undefined), new Promise((r) => setTimeout(r, PROGRESS_POLL_MS))]);
+    if (done) break;
+    const r = (await callOperation<AgentView>(client, 'agent/get', { id }).catch(() => null))?.reloading;
+    const now = r ? `reloading instance ${r.instance + 1} of ${r.of}…` : '';
+    if (now && now !== shown) process.stderr.write(`${now}\n`);
+    shown = now;
+  }
+  const a = await call;
+  process.stdout.write(json ? `${JSON.stringify(a, null, 2)}\n` : `${a.id}: ${a.reload.detail}\n`);
+}
+
 export function registerAgent(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('supervised programs');
   const print = (a: unknown): void => void process.stdout.write(JSON.stringify(a, null, 2) + '\n');
@@ -110,7 +144,13 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
     .option('--env <KEY=VALUE>', 'environment (repeatable)', collect, [])
     .option('--restart <policy>', 'always, on-failure or never')
     .option('--no-autostart', 'create it stopped')
-    .action(async (name: string, command: string, args: string[], o: { cwd?: string; env: string[]; restart?: string; autostart: boolean }) => {
+    .option('--instances <n>', 'copies to run (HEARTH_INSTANCE 0..n-1)')
+    .option('--port', 'give each instance its own PORT from the hub\'s range')
+    .option('--watch', 'restart when a file under --cwd changes')
+    .option('--cron-restart <cron>', 'restart on this cron schedule')
+    .action(async (name: string, command: string, args: string[], o: CreateFlags) => {
+      const instances = o.instances === undefined ? undefined : Number(o.instances);
+      if (instances !== undefined && !Number.isInteger(instances)) throw new CliError(`--instances ${o.instances}: a whole number`);
       const body = {
         name,
         command,
@@ -118,11 +158,20 @@ export function registerAgent(program: Command, client: () => ApiClient): void {
         ...(o.cwd ? { cwd: o.cwd } : {}),
         ...(o.env.length ? { env: envOf(o.env) } : {}),
         ...(o.restart ? { restart: { policy: o.restart } } : {}),
+        ...(instances !== undefined ? { instances } : {}),
+        ...(o.port ? { port: true } : {}),
+        ...(o.watch ? { watch: true } : {}),
+        ...(o.cronRestart ? { cron_restart: o.cronRestart } : {}),
         autostart: o.autostart,
       };
       const a = await callOperation<AgentView>(client(), 'agent/create', body);
       process.stdout.write(`created agent ${a.id} (${a.status})\n`);
     });
+  agent
+    .command('reload <id>')
+    .description('replace each instance in turn without downtime (a new process, ready, then the old one stops); progress on stderr')
+    .option('--json', 'print the answer as JSON')
+    .action((id: string, o: { json?: boolean }) => reload(client(), id, o.json === true));
   agent
     .command('logs <id>')
     .description("an agent's last lines; -f keeps following")

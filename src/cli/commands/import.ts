@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runInThisContext } from 'node:vm';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { ImportResult } from '../../hub/agents/import.js';
@@ -53,7 +54,13 @@ export async function loadEcosystemFile(path: string): Promise<unknown> {
     try {
       return JSON.parse(text) as unknown;
     } catch (e) {
-      throw new CliError(`${path} is not valid JSON: ${reason(e)}`);
+      // PM2 evaluates a .json file as a JavaScript expression (Common.parseConfig): comments,
+      // trailing commas and process.env.HOME work there, so they work here.
+      try {
+        return runInThisContext(`(${text})`, { filename: abs, timeout: 1000 }) as unknown;
+      } catch {
+        throw new CliError(`${path} is not valid JSON: ${reason(e)}`);
+      }
     }
   }
   if (ext === '.yaml' || ext === '.yml') {
@@ -79,15 +86,16 @@ export async function loadEcosystemFile(path: string): Promise<unknown> {
 
 /**
  * PM2 resolves an app's cwd against the directory `pm2 start` runs in, and starts an app without
- * one there. The hub runs elsewhere, so each app's cwd is made absolute here, the same way.
+ * one there. The hub runs elsewhere, so each app's cwd is made absolute here, the same way. A cwd
+ * with ~ or $VARIABLES, which PM2 does not expand, goes as it is: the hub says what is wrong with it.
  */
 export function anchorCwd(doc: unknown, base: string): unknown {
   const anchor = (app: unknown): unknown => {
     if (typeof app !== 'object' || app === null || Array.isArray(app)) return app;
     const a = app as Record<string, unknown>;
-    if (a.cwd === undefined) return { ...a, cwd: base };
-    if (typeof a.cwd === 'string' && a.cwd !== '' && !isAbsolute(a.cwd)) return { ...a, cwd: resolve(base, a.cwd) };
-    return app; // absolute, or of a wrong type the hub will report
+    if (a.cwd === undefined || a.cwd === null) return { ...a, cwd: base };
+    if (typeof a.cwd === 'string' && a.cwd !== '' && !isAbsolute(a.cwd) && !a.cwd.startsWith('~') && !a.cwd.includes('$')) return { ...a, cwd: resolve(base, a.cwd) };
+    return app; // absolute, unexpanded, or of a wrong type the hub will report
   };
   if (Array.isArray(doc)) return doc.map(anchor);
   if (typeof doc === 'object' && doc !== null && 'apps' in doc) {
@@ -99,15 +107,28 @@ export function anchorCwd(doc: unknown, base: string): unknown {
 
 const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
 
-export function formatImport(a: ImportResult): string {
+/** `env`: the --env asked for. */
+export function formatImport(a: ImportResult, env?: string): string {
   const lines: string[] = [];
   const created = list(a.created);
   const updated = list(a.updated);
   const unknown = list(a.unknown_fields);
   const ignored = list(a.ignored_fields);
+  const notes = list(a.notes);
   const errors = list(a.errors);
+  const environments = list(a.environments);
   lines.push(`Created  ${created.length === 0 ? 'none' : created.join(', ')}`);
   lines.push(`Updated  ${updated.length === 0 ? 'none' : updated.join(', ')}`);
+  if (env !== undefined) {
+    const known = environments.length === 0 ? 'it has none' : `it has ${environments.join(', ')}`;
+    lines.push(`Environment  ${env}${environments.includes(env) ? '' : `: not in the file (${known}); each app's env alone is used`}`);
+  } else if (environments.length > 0) {
+    lines.push(`Environments  ${environments.join(', ')} in the file, none applied (--env NAME applies one)`);
+  }
+  if (notes.length > 0) {
+    lines.push(`Notes    ${notes.length} on how the file was read:`);
+    for (const n of notes) lines.push(`  ${n.app}: ${n.field}: ${n.note}`);
+  }
   if (ignored.length > 0) {
     lines.push(`Ignored  ${ignored.length} PM2 field${ignored.length === 1 ? '' : 's'} with no meaning in Hearth:`);
     for (const f of ignored) lines.push(`  ${f.app}: ${f.field} (${f.why})`);
@@ -129,11 +150,12 @@ export function registerImport(program: Command, client: () => ApiClient, write:
   imp
     .command('pm2 <file>')
     .description('create or update agents from a PM2 ecosystem file (.json, .js, .cjs, .mjs, .yaml)')
+    .option('--env <name>', "merge each app's env_<name> over its env, as `pm2 start --env <name>`")
     .option('--json', "print the hub's raw JSON answer")
-    .action(async (file: string, o: { json?: boolean }) => {
+    .action(async (file: string, o: { env?: string; json?: boolean }) => {
       const doc = anchorCwd(await loadEcosystemFile(file), process.cwd());
-      const answer = await callOperation<ImportResult>(client(), 'import/pm2', { ecosystem: doc });
-      write((o.json ? JSON.stringify(answer, null, 2) : formatImport(answer)) + '\n');
+      const answer = await callOperation<ImportResult>(client(), 'import/pm2', { ecosystem: doc, ...(o.env === undefined ? {} : { env: o.env }) });
+      write((o.json ? JSON.stringify(answer, null, 2) : formatImport(answer, o.env)) + '\n');
       const n = list(answer?.errors).length;
       if (n > 0) throw new CliError(`${n} app${n === 1 ? '' : 's'} of ${file} not imported`);
     });

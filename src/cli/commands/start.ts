@@ -28,6 +28,7 @@ interface StartFlags {
   httpHost?: string;
   baseTopic?: string;
   logLevel?: string;
+  portRange?: string;
 }
 
 /** A setting that cannot be used stops the hub at once: the message and exit code 2. */
@@ -54,6 +55,7 @@ function configFrom(flags: StartFlags): LoadedConfig {
         http_host: flags.httpHost,
         base_topic: flags.baseTopic,
         log_level: flags.logLevel,
+        port_range: flags.portRange,
       },
       env: process.env,
       ...(flags.config ? { configFile: flags.config } : {}),
@@ -74,6 +76,7 @@ export function registerStart(program: Command): void {
     .option('--http-host <host>', 'API bind address (HEARTH_HTTP_HOST, default 0.0.0.0)')
     .option('--base-topic <topic>', 'first level of every hub topic (HEARTH_BASE_TOPIC, default hearth)')
     .option('--log-level <level>', 'trace, debug, info, warn, error, fatal, silent (HEARTH_LOG_LEVEL, default info)')
+    .option('--port-range <first-last>', 'ports for agents with port: true (HEARTH_PORT_RANGE, default 8100-8999)')
     .action(async (flags: StartFlags) => {
       keepYoungGenerationSmall();
       const config = configFrom(flags);

@@ -1,25 +1,22 @@
 /** A PM2 ecosystem made into agents: new apps created, known ones changed, what cannot be mapped reported. */
+import { cpus } from 'node:os';
 import { HubError } from '../errors.js';
 import { idOf } from '../ids.js';
 import type { AgentManager } from './manager.js';
 import { mapEcosystem, type Pm2ImportResult } from './pm2-import.js';
 
-export interface ImportResult {
-  created: string[];
-  updated: string[];
-  unknown_fields: Pm2ImportResult['unknown_fields'];
-  ignored_fields: Pm2ImportResult['ignored_fields'];
-  errors: Pm2ImportResult['errors'];
-}
+export type ImportResult = Omit<Pm2ImportResult, 'agents'> & { created: string[]; updated: string[] };
 
-export async function importEcosystem(agents: AgentManager, ecosystem: unknown): Promise<ImportResult> {
-  const mapped = mapEcosystem(ecosystem);
+/** `env`: the environment to apply, as `pm2 start --env NAME`. */
+export async function importEcosystem(agents: AgentManager, ecosystem: unknown, o: { env?: string } = {}): Promise<ImportResult> {
+  // The CPUs of the machine the agents run on, as PM2 counts them (os.cpus) for instances "max".
+  const { agents: mapped, ...report } = mapEcosystem(ecosystem, { env: o.env, cpus: cpus().length });
   const created: string[] = [];
   const updated: string[] = [];
-  const errors = [...mapped.errors];
+  const errors = [...report.errors];
   // Which of them existed before this import: those are updated, the rest created.
-  const existing = new Set(mapped.agents.map((a) => idOf(a.name)).filter((id) => agents.has(id)));
-  for (const agent of mapped.agents) {
+  const existing = new Set(mapped.map((a) => idOf(a.name)).filter((id) => agents.has(id)));
+  for (const agent of mapped) {
     const id = idOf(agent.name);
     try {
       if (existing.has(id)) updated.push((await agents.update(id, agent)).id);
@@ -29,5 +26,5 @@ export async function importEcosystem(agents: AgentManager, ecosystem: unknown):
       errors.push({ app: agent.name, error: e.message });
     }
   }
-  return { created, updated, unknown_fields: mapped.unknown_fields, ignored_fields: mapped.ignored_fields, errors };
+  return { created, updated, ...report, errors };
 }

@@ -23,9 +23,19 @@ import type { LogLimits, Stream } from '../supervisor/log-files.js';
 import { stopGroup } from '../supervisor/process-group.js';
 import { isSameProcess } from '../supervisor/procfs.js';
 import { sampleGroups } from '../supervisor/process-stats.js';
-import { AgentRuntime, type AgentDefinition } from './runtime.js';
+import { checkDefinition } from './definition.js';
+import { AgentRuntime, type AgentDefinition, type ReloadOutcome } from './runtime.js';
 import type { AgentCreate, AgentUpdate } from './schema.js';
 import { agentView, type AgentView } from './state.js';
+
+/** The port allocator as the agents use it (src/hub/ports). */
+export interface AgentPorts {
+  assign(owner: { kind: 'agent'; id: string }, count: number): Promise<number[]>;
+  release(owner: { kind: 'agent'; id: string }, keep?: number): Promise<void>;
+}
+
+/** Fields that change how the agent is supervised, not what its processes are: taken without a restart. */
+const SUPERVISION_FIELDS = ['autostart', 'instances', 'watch', 'watch_ignore', 'watch_debounce_ms', 'cron_restart', 'ready_timeout_s'] as const;
 
 export interface AgentManagerDeps {
   db: DataSource;
@@ -37,6 +47,7 @@ export interface AgentManagerDeps {
   logLimits: LogLimits;
   sampleIntervalS: number;
   cgroup: { usable: boolean; path?: string };
+  ports: AgentPorts;
   /** Agents from hearth.yaml: created when new, changed to match when they exist (by id). */
   declared: Declared<AgentCreate>;
 }
@@ -47,7 +58,8 @@ export class AgentManager implements Extension {
   readonly name = 'agents';
   private readonly repo: Repository<AgentRow>;
   private readonly rows: ThingRows<'agent'>;
-  private readonly agents = new ThingSet<AgentRuntime>('agent');
+  /** `export` is a route word: GET /api/agents/export. */
+  private readonly agents = new ThingSet<AgentRuntime>('agent', ['export']);
   private readonly cgroups: CgroupLimits | null;
   private sampler: NodeJS.Timeout | null = null;
   /** Agents whose 'starting' is shown as of the end of this turn (see publish). */
@@ -68,11 +80,11 @@ export class AgentManager implements Extension {
     this.closed = false;
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) {
       await this.stopLeftover(row);
-      const rt = this.runtime(row);
+      const rt = this.runtime(row, await this.portsOf(row.id, row.definition as AgentDefinition));
       this.publish(rt);
     }
     await applyDeclared(this.d.declared, this);
-    for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.program.running && !this.closed) await this.run(rt);
+    for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.running && !this.closed) await this.run(rt);
     this.scheduleSample();
   }
 
@@ -84,7 +96,7 @@ export class AgentManager implements Extension {
     await Promise.all(
       [...this.agents.values()].map(async (rt) => {
         if (rt.definition.autostart === false && rt.row.desired === 'running') await this.persist(rt, { desired: 'stopped' });
-        await rt.program.stop();
+        await rt.stop();
         await this.persist(rt, {});
         await rt.close();
       }),
@@ -94,6 +106,15 @@ export class AgentManager implements Extension {
 
   list(): AgentView[] {
     return [...this.agents.values()].map((rt) => agentView(rt.row, rt.state()));
+  }
+
+  /** Every agent as the body that would create it again, secrets unmasked (the export masks them). */
+  bodies(): AgentCreate[] {
+    return [...this.agents.values()].map((rt) => {
+      const type = rt.row.type === 'process' ? {} : { type: rt.row.type };
+      const configuration = Object.keys(rt.row.configuration).length ? { configuration: rt.row.configuration } : {};
+      return { name: rt.row.name, ...type, ...rt.definition, ...configuration };
+    });
   }
 
   has(id: string): boolean {
@@ -107,8 +128,10 @@ export class AgentManager implements Extension {
 
   async create(body: AgentCreate): Promise<AgentView> {
     const { name, type, configuration, ...definition } = body;
+    checkDefinition(definition);
     // The runtime joins the set before the id is let go.
     const rt = await this.agents.claim(name, async (id) => {
+      const ports = await this.portsOf(id, definition);
       const now = Date.now();
       const row: AgentRow = {
         id,
@@ -126,11 +149,17 @@ export class AgentManager implements Extension {
         restarts: 0,
         pid: null,
         pid_start_time: null,
+        processes: null,
         created_at: now,
         updated_at: now,
       };
-      await this.repo.save(row);
-      return this.runtime(row);
+      try {
+        await this.repo.save(row);
+      } catch (e) {
+        await this.d.ports.release({ kind: 'agent', id });
+        throw e;
+      }
+      return this.runtime(row, ports);
     });
     this.publish(rt);
     if (rt.row.desired === 'running') await this.run(rt);
@@ -146,6 +175,10 @@ export class AgentManager implements Extension {
     const rt = this.agents.find(id);
     const { name, type, configuration, ...changes } = body;
     const definition = (o.replace ? changes : { ...rt.definition, ...changes }) as AgentDefinition;
+    checkDefinition(definition);
+    const before = rt.definition;
+    const count = definition.instances ?? 1;
+    const ports = await this.portsOf(id, definition);
     const row: AgentRow = {
       ...rt.row,
       name: name ?? rt.row.name,
@@ -154,11 +187,16 @@ export class AgentManager implements Extension {
       definition: definition as Record<string, unknown>,
       updated_at: Date.now(),
     };
-    const withoutAutostart = ({ autostart: _, ...d }: AgentDefinition): string => JSON.stringify(d);
-    const programChanged = withoutAutostart(definition) !== withoutAutostart(rt.definition);
+    const program = (d: AgentDefinition): string => JSON.stringify(Object.entries(d).filter(([k]) => !(SUPERVISION_FIELDS as readonly string[]).includes(k)).sort());
+    const supervision = (d: AgentDefinition): string => JSON.stringify(SUPERVISION_FIELDS.map((k) => d[k]));
     await this.repo.save(row);
-    rt.redefine(row);
-    if (programChanged && LIVE.has(rt.program.snapshot.status)) await rt.program.restart('user');
+    const live = LIVE.has(rt.snapshot.status);
+    rt.redefine(row, ports);
+    if (count !== (before.instances ?? 1)) await rt.scale(ports, rt.row.desired === 'running');
+    if (!definition.port) await this.d.ports.release({ kind: 'agent', id });
+    else await this.d.ports.release({ kind: 'agent', id }, count);
+    if (program(definition) !== program(before) && live) await rt.restart('user');
+    else if (supervision(definition) !== supervision(before) && rt.row.desired === 'running') await rt.startTriggers();
     return this.get(id);
   }
 
@@ -166,7 +204,9 @@ export class AgentManager implements Extension {
   async delete(id: string): Promise<void> {
     const rt = this.agents.find(id);
     this.agents.delete(id);
-    await rt.program.stop();
+    await rt.stop();
+    // Ports before the row: a crash in between leaves an agent that takes them again, not ports held by nobody.
+    await this.d.ports.release({ kind: 'agent', id });
     await this.repo.delete({ id });
     this.d.things.remove('agent', id);
     await rt.close();
@@ -182,7 +222,7 @@ export class AgentManager implements Extension {
   /** 409 when it runs already; a start during a stop waits for the stop, then starts. */
   async startAgent(id: string): Promise<AgentView> {
     const rt = this.agents.find(id);
-    const status = rt.program.snapshot.status;
+    const status = rt.snapshot.status;
     if (status === 'starting' || status === 'running' || status === 'backoff') throw conflict(`agent ${id} is already ${status}`);
     await this.run(rt);
     return this.get(id);
@@ -191,29 +231,55 @@ export class AgentManager implements Extension {
   /** 409 only when it is stopped and meant to be; a failed agent stops trying at the next hub start. */
   async stopAgent(id: string): Promise<AgentView> {
     const rt = this.agents.find(id);
-    if (!LIVE.has(rt.program.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.program.snapshot.status})`);
+    if (!LIVE.has(rt.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.snapshot.status})`);
     await this.persist(rt, { desired: 'stopped' });
-    await rt.program.stop();
+    await rt.stop();
     return this.get(id);
   }
 
   async restartAgent(id: string): Promise<AgentView> {
     const rt = this.agents.find(id);
     await this.persist(rt, { desired: 'running', last_run: Date.now() });
-    await rt.program.restart('user');
+    await rt.restart('user');
+    await rt.startTriggers();
     return this.get(id);
   }
 
-  async logs(id: string, stream: Stream, tail: number): Promise<string[]> {
-    return this.agents.find(id).logs.tail(stream, tail);
+  /**
+   * Each instance in turn: a new process, ready, then the old one stops (409 and the old one kept
+   * when the new one is not ready). A stopped agent just starts.
+   */
+  async reloadAgent(id: string): Promise<AgentView & { reload: ReloadOutcome }> {
+    const rt = this.agents.find(id);
+    if (!rt.running) {
+      await this.run(rt);
+      return { ...this.get(id), reload: { reloaded: 0, detail: 'it was not running: started' } };
+    }
+    await this.persist(rt, { desired: 'running', last_run: Date.now() });
+    const reload = await rt.reload();
+    return { ...this.get(id), reload };
+  }
+
+  /** As many instances as asked, without restarting the ones that run. */
+  async scaleAgent(id: string, instances: number): Promise<AgentView> {
+    return this.update(id, { instances });
+  }
+
+  async logs(id: string, stream: Stream, tail: number, instance = 0): Promise<string[]> {
+    return this.agents.find(id).logs(instance).tail(stream, tail);
   }
 
   private get logsDir(): string {
     return join(this.d.dataDir, 'logs', 'agents');
   }
 
-  private runtime(row: AgentRow): AgentRuntime {
-    const rt = new AgentRuntime(row, {
+  /** The ports an agent with `port: true` holds (allocated when missing), else none. */
+  private async portsOf(id: string, def: AgentDefinition): Promise<number[]> {
+    return def.port ? await this.d.ports.assign({ kind: 'agent', id }, def.instances ?? 1) : [];
+  }
+
+  private runtime(row: AgentRow, ports: number[]): AgentRuntime {
+    const rt = new AgentRuntime(row, ports, {
       logsDir: this.logsDir,
       logLimits: this.d.logLimits,
       mqtt: this.d.mqtt,
@@ -221,7 +287,7 @@ export class AgentManager implements Extension {
       limits: (def) => enforcement(def.limits, this.d.cgroup),
       changed: (r) => this.onChanged(r),
       spawned: (r, pid) => this.limit(r, pid),
-      line: (r, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line }),
+      line: (r, instance, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line, ...(instance > 0 ? { instance } : {}) }),
     });
     this.agents.set(row.id, rt);
     return rt;
@@ -232,7 +298,7 @@ export class AgentManager implements Extension {
     if (this.closed) return;
     await this.persist(rt, { desired: 'running', last_run: Date.now() });
     if (this.closed || this.agents.get(rt.id) !== rt) return;
-    const starting = rt.program.start();
+    const starting = rt.start();
     // The new desired state, with the state the start has reached.
     this.publish(rt, true);
     await starting;
@@ -254,15 +320,21 @@ export class AgentManager implements Extension {
    * start time must match too.
    */
   private async stopLeftover(row: AgentRow): Promise<void> {
-    if (!row.pid || !row.pid_start_time || !isSameProcess(row.pid, row.pid_start_time)) return;
     const def = row.definition as AgentDefinition;
-    this.d.logger.info({ agent: row.id, pid: row.pid }, 'stopping a leftover process of this agent from before the hub restarted');
-    await stopGroup(row.pid, def.stop_signal ?? 'SIGTERM', def.stop_timeout_s ?? 10);
+    const known = row.processes ?? (row.pid && row.pid_start_time ? [{ instance: 0, pid: row.pid, pid_start_time: row.pid_start_time }] : []);
+    await Promise.all(
+      known
+        .filter((p) => isSameProcess(p.pid, p.pid_start_time))
+        .map(async (p) => {
+          this.d.logger.info({ agent: row.id, instance: p.instance, pid: p.pid }, 'stopping a leftover process of this agent from before the hub restarted');
+          await stopGroup(p.pid, def.stop_signal ?? 'SIGTERM', def.stop_timeout_s ?? 10);
+        }),
+    );
   }
 
   private onChanged(rt: AgentRuntime): void {
     if (this.agents.get(rt.id) !== rt) return;
-    const s = rt.program.snapshot;
+    const s = rt.snapshot;
     this.publish(rt, s.status === 'starting');
     if (rt.loggedStatus !== s.status) {
       rt.loggedStatus = s.status;
@@ -272,7 +344,9 @@ export class AgentManager implements Extension {
     // Transient states (starting, stopping, backoff) are not worth a write: what recovery needs is
     // the pid of a running process and where things settled.
     const settled = s.status === 'running' || s.status === 'stopped' || s.status === 'failed';
-    const changed = settled && (rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode);
+    const changed =
+      settled &&
+      (rt.row.status !== s.status || rt.row.pid !== s.pid || rt.row.restarts !== s.restarts || rt.row.last_exit_code !== s.lastExitCode || JSON.stringify(rt.row.processes ?? []) !== JSON.stringify(rt.processes));
     if (changed) void this.persist(rt, {}).catch((e: unknown) => this.d.logger.error({ err: e, agent: rt.id }, 'saving agent state failed'));
   }
 
@@ -296,7 +370,7 @@ export class AgentManager implements Extension {
    * written by create and update. A change of desired is published by the act that follows it.
    */
   private async persist(rt: AgentRuntime, patch: Partial<Pick<AgentRow, 'desired' | 'last_run'>>): Promise<void> {
-    const s = rt.program.snapshot;
+    const s = rt.snapshot;
     const state = {
       status: s.status,
       status_reason: s.reason,
@@ -306,6 +380,7 @@ export class AgentManager implements Extension {
       restarts: s.restarts,
       pid: s.pid,
       pid_start_time: s.pidStartTime,
+      processes: rt.processes,
       ...patch,
       updated_at: Date.now(),
     };
@@ -320,9 +395,9 @@ export class AgentManager implements Extension {
   /** One /proc scan for every running agent's process group. */
   private async sample(): Promise<void> {
     try {
-      const live = [...this.agents.values()].filter((rt) => rt.program.snapshot.status === 'running' && rt.program.snapshot.pid);
-      const usage = await sampleGroups(live.map((rt) => rt.program.snapshot.pid!));
-      for (const rt of live) rt.setUsage(usage.get(rt.program.snapshot.pid!) ?? null);
+      const live = [...this.agents.values()].flatMap((rt) => rt.livePids);
+      const usage = await sampleGroups(live.map((p) => p.pid));
+      for (const p of live) p.set(usage.get(p.pid) ?? null);
     } catch (e) {
       this.d.logger.warn({ err: e }, 'sampling agents failed');
     }

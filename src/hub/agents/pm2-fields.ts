@@ -1,4 +1,4 @@
-/** What PM2's ecosystem fields mean here: their units, and the ones that are known but ignored (with why). */
+/** What PM2's ecosystem fields mean here: their units, their other names, and the ones that are known but ignored (with why). */
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -25,22 +25,52 @@ export function sizeBytes(v: unknown): number | undefined {
   return bytes > 0 ? bytes : undefined;
 }
 
+/**
+ * PM2's `instances` as a count of processes: a number or a numeric string, "max" or 0 for the CPU
+ * count, -N for the CPUs less N, never fewer than 1 (lib/Common.js verifyConfs, lib/God.js prepare).
+ * Undefined for anything else.
+ */
+export function instanceCount(v: unknown, cpus: number): number | undefined {
+  let n: number;
+  if (v === 'max') n = 0;
+  else if (typeof v === 'number' && Number.isInteger(v)) n = v;
+  else if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) n = Number.parseInt(v, 10);
+  else return undefined;
+  if (n === 0) n = cpus;
+  else if (n < 0) n += cpus;
+  return Math.max(n, 1);
+}
+
+/** The interpreter PM2 picks by the script's extension (lib/API/interpreter.json; .py: python3, which PM2 falls back to). */
+export const INTERPRETER_BY_EXT: Record<string, string> = {
+  '.js': 'node',
+  '.cjs': 'node',
+  '.mjs': 'node',
+  '.ts': 'bun',
+  '.tsx': 'bun',
+  '.py': 'python3',
+  '.sh': 'bash',
+  '.rb': 'ruby',
+  '.php': 'php',
+  '.pl': 'perl',
+  '.coffee': 'coffee',
+  '.ls': 'lsc',
+};
+
+/** What Hearth's file watch ignores whatever it is told (supervisor/file-watch.ts), as ignore_watch names it. */
+export const WATCH_IGNORED_ALWAYS = ['node_modules', '.git'];
+/** What PM2 ignores when ignore_watch is not given, /[\/\\]\.|node_modules/ (lib/Watcher.js), beside those: every dot file and folder. */
+export const PM2_WATCH_IGNORES = ['.*'];
+
 // Fields PM2 knows that mean nothing here.
 
 const LOGS = 'Hearth keeps the output of its agents itself';
 const PM2_ONLY = 'PM2-specific, no equivalent in Hearth';
-const ONE_PROCESS = 'Hearth runs one process per agent; declare more agents for more instances';
-const NO_WATCH = 'Hearth does not watch files; restart the agent after a change';
 
 export const IGNORED: Record<string, string> = {
-  instances: ONE_PROCESS,
-  exec_mode: ONE_PROCESS + ' (fork mode)',
-  increment_var: ONE_PROCESS,
-  instance_var: ONE_PROCESS,
-  watch: NO_WATCH,
-  ignore_watch: NO_WATCH,
-  watch_options: NO_WATCH,
-  watch_delay: NO_WATCH,
+  increment_var: 'Hearth does not count a variable up per instance; `port: true` gives each instance its own PORT',
+  instance_var: 'Hearth sets NODE_APP_INSTANCE and HEARTH_INSTANCE (0..N-1) and cannot rename them',
+  watch_options: "chokidar's options; Hearth watches with fs.watch",
   out_file: LOGS,
   error_file: LOGS,
   log_file: LOGS,
@@ -50,13 +80,9 @@ export const IGNORED: Record<string, string> = {
   disable_logs: LOGS,
   time: LOGS,
   pid_file: 'Hearth tracks the process itself',
-  cron_restart: 'use a Hearth task to restart it on a schedule',
   name_prefix: 'Hearth has no name prefixes or namespaces',
   namespace: 'Hearth has no name prefixes or namespaces',
   filter_env: PM2_ONLY,
-  append_env_to_name: PM2_ONLY,
-  wait_ready: 'Hearth has no ready message; use a health_check',
-  listen_timeout: 'Hearth has no ready message; use a health_check',
   shutdown_with_message: 'Hearth stops an agent with a signal (stop_signal), not a message',
   kill_retry_time: PM2_ONLY,
   treekill: PM2_ONLY,
@@ -82,9 +108,11 @@ export const IGNORED: Record<string, string> = {
   write: PM2_ONLY,
 };
 
-/** PM2's other names for a field (lib/API/schema.json), to the field's own name. */
+/** PM2's other names for a field (lib/API/schema.json; cmd and command: lib/Common.js verifyConfs), to the field's own name. */
 export const ALIASES: Record<string, string> = {
   exec: 'script',
+  cmd: 'script',
+  command: 'script',
   exec_interpreter: 'interpreter',
   interpreter_args: 'node_args',
   interpreterArgs: 'node_args',
@@ -102,7 +130,7 @@ export const ALIASES: Record<string, string> = {
   user: 'uid',
 };
 
-/** The fields this module maps to an agent. */
+/** The fields pm2-import.ts maps to an agent. */
 export const MAPPED = new Set([
   'name',
   'script',
@@ -112,6 +140,7 @@ export const MAPPED = new Set([
   'cwd',
   'env',
   'port',
+  'autostart',
   'autorestart',
   'stop_exit_codes',
   'max_restarts',
@@ -120,6 +149,15 @@ export const MAPPED = new Set([
   'exp_backoff_restart_delay',
   'max_memory_restart',
   'kill_timeout',
+  'instances',
+  'exec_mode',
+  'watch',
+  'ignore_watch',
+  'watch_delay',
+  'cron_restart',
+  'wait_ready',
+  'listen_timeout',
+  'append_env_to_name',
 ]);
 
 /** Top-level fields of an ecosystem file besides apps. */

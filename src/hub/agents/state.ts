@@ -29,6 +29,31 @@ export interface AgentState {
   /** Failed, or in a crash loop: the problem binary_sensor. */
   problem: boolean;
   limits: LimitEnforcement;
+  /** How many copies run (the definition's instances), and how many of them are running. */
+  instances: number;
+  instances_running: number;
+  /** Each copy; with one instance, the same as the fields above. */
+  instance_states: InstanceState[];
+  /** Instance 0's PORT (port: true), or null. */
+  port: number | null;
+  /** The reload under way: the instance being replaced, of how many. */
+  reloading: { instance: number; of: number } | null;
+  last_reload: { at: string; ok: boolean; detail: string } | null;
+}
+
+/** One copy of an agent. */
+export interface InstanceState {
+  instance: number;
+  status: ProgramStatus;
+  reason: string | null;
+  pid: number | null;
+  port: number | null;
+  started_at: string | null;
+  restarts: number;
+  last_exit_code: number | null;
+  health: number;
+  cpu_percent: number | null;
+  memory_bytes: number | null;
 }
 
 /** The definition with secret env values masked: what the API answers. */

@@ -29,7 +29,14 @@ export interface Settings {
   metricsRetentionDays: number;
   agentLogMaxMb: number;
   agentLogFiles: number;
+  /** Where `port: true` agents (and apps) get their PORT from, both ends included. */
+  portRange: PortRange;
   logLevel: LogLevel;
+}
+
+export interface PortRange {
+  first: number;
+  last: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -62,6 +69,16 @@ const bool: Parser<boolean> = (raw) => {
 
 /** A comma-separated list of names. */
 const names: Parser<string[]> = (raw) => raw.split(',').map((n) => n.trim()).filter((n) => n !== '');
+
+/** Below 1024 a port needs root; the hub hands ports to programs that may not run as root. */
+const portRange: Parser<PortRange> = (raw) => {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(raw);
+  if (!m) throw new Error(`"${raw}" is not a port range (first-last, like 8100-8999)`);
+  const [first, last] = [Number(m[1]), Number(m[2])];
+  if (first < 1024 || last > 65535) throw new Error(`"${raw}": ports must be from 1024 to 65535`);
+  if (first > last) throw new Error(`"${raw}": the first port must not be above the last`);
+  return { first, last };
+};
 
 const logLevel: Parser<LogLevel> = (raw) => {
   const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
@@ -140,6 +157,7 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'metricsRetentionDays', name: 'metrics_retention_days', parse: positive, fallback: () => 7 }),
   spec({ key: 'agentLogMaxMb', name: 'agent_log_max_mb', parse: positive, fallback: () => 10 }),
   spec({ key: 'agentLogFiles', name: 'agent_log_files', parse: count, fallback: () => 5 }),
+  spec({ key: 'portRange', name: 'port_range', flag: '--port-range', parse: portRange, fallback: () => ({ first: 8100, last: 8999 }) }),
   spec({ key: 'logLevel', name: 'log_level', flag: '--log-level', parse: logLevel, fallback: () => 'info' }),
 ];
 

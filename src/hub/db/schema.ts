@@ -71,8 +71,17 @@ export interface AgentRow {
   pid: number | null;
   /** With pid, tells the agent's process from a later one that reuses the pid. */
   pid_start_time: string | null;
+  /** Every instance's process (instance 0 is also pid and pid_start_time): what a restarted hub stops. */
+  processes: AgentProcessRow[] | null;
   created_at: number;
   updated_at: number;
+}
+
+/** One instance's process as stored, for crash recovery. */
+export interface AgentProcessRow {
+  instance: number;
+  pid: number;
+  pid_start_time: string;
 }
 
 export const Agent = new EntitySchema<AgentRow>({
@@ -90,6 +99,7 @@ export const Agent = new EntitySchema<AgentRow>({
     restarts: { type: 'integer' },
     pid: { type: 'integer', nullable: true },
     pid_start_time: { type: String, length: 30, nullable: true },
+    processes: { type: 'simple-json', nullable: true },
     created_at: { type: 'bigint', transformer: epochMs },
     updated_at: { type: 'bigint', transformer: epochMs },
   },
@@ -215,4 +225,27 @@ export const Device = new EntitySchema<DeviceRow>({
   },
 });
 
-export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task, Device, HearthUser, ApiToken, AuditEntry, HubMeta];
+/** A port the hub gave one instance of an agent (or app) as its PORT: kept across restarts, until released. */
+export interface PortAllocationRow {
+  /** The primary key: no two owners can ever hold one port, whatever races. */
+  port: number;
+  owner_kind: 'agent' | 'app';
+  owner_id: string;
+  instance: number;
+  allocated_at: number;
+}
+
+export const PortAllocation = new EntitySchema<PortAllocationRow>({
+  name: 'PortAllocation',
+  tableName: 'port_allocation',
+  columns: {
+    port: { type: 'integer', primary: true },
+    owner_kind: { type: String, length: 10 },
+    owner_id: { type: String, length: 100 },
+    instance: { type: 'integer' },
+    allocated_at: { type: 'bigint', transformer: epochMs },
+  },
+  uniques: [{ name: 'uq_port_allocation_owner', columns: ['owner_kind', 'owner_id', 'instance'] }],
+});
+
+export const ENTITIES = [MetricSample, HiddenDevice, Agent, Job, Task, Device, HearthUser, ApiToken, AuditEntry, HubMeta, PortAllocation];

@@ -8,7 +8,7 @@ import type { Param } from './statements.js';
 
 /** The better-sqlite3 handle, as much of it as is used here. */
 export interface SqliteHandle {
-  prepare(sql: string): { run(...params: Param[]): { changes: number; lastInsertRowid: number | bigint } };
+  prepare(sql: string): { run(...params: Param[]): { changes: number; lastInsertRowid: number | bigint }; all(...params: Param[]): unknown[] };
   transaction<T>(fn: () => T): () => T;
 }
 

@@ -3,8 +3,8 @@
  * id or refused with a clear not-found, and new ids allocated from names with a reservation, so two
  * creates of one name at the same time (over HTTP and MQTT, say) still get two ids.
  */
-import { notFound } from '../errors.js';
-import { freeId } from '../ids.js';
+import { invalid, notFound } from '../errors.js';
+import { freeId, idOf } from '../ids.js';
 
 export class ThingSet<T> {
   private readonly items = new Map<string, T>();
@@ -12,7 +12,7 @@ export class ThingSet<T> {
 
   /**
    * @param kind how errors name the kind ("no agent "x"")
-   * @param unavailable ids no thing may have (a route word: GET /api/tasks/history)
+   * @param unavailable ids no thing may have (a route word: GET /api/tasks/history): their names are refused
    */
   constructor(
     private readonly kind: string,
@@ -55,7 +55,9 @@ export class ThingSet<T> {
    * database): nobody else gets that id meanwhile. `create` puts the thing in the set.
    */
   async claim<R>(name: string, create: (id: string) => Promise<R>): Promise<R> {
-    const id = freeId(name, (x) => this.items.has(x) || this.reserved.has(x) || this.unavailable.includes(x));
+    // Refused rather than suffixed: hearth.yaml finds its things by the name's id, and would make another at every start.
+    if (this.unavailable.includes(idOf(name))) throw invalid(`name: "${name}" cannot be used: its id "${idOf(name)}" is a word of the API (/api/${this.kind}s/${idOf(name)})`);
+    const id = freeId(name, (x) => this.items.has(x) || this.reserved.has(x));
     this.reserved.add(id);
     try {
       return await create(id);

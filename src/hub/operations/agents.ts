@@ -1,7 +1,6 @@
-/** The agents' operations: list, get, create, update, delete, start, stop, restart, logs, and the PM2 import. */
+/** The agents' operations: list, get, create, update, delete, start, stop, restart, reload, scale, logs. */
 import { Type } from '@sinclair/typebox';
-import { importEcosystem } from '../agents/import.js';
-import { AgentCreate, AgentUpdate } from '../agents/schema.js';
+import { AgentCreate, AgentUpdate, MAX_INSTANCES } from '../agents/schema.js';
 import type { AgentView } from '../agents/state.js';
 import { ById, deletion, IdText, NoInput, Nullable, thingAction, WithId } from './common.js';
 import { operation } from './operation.js';
@@ -26,6 +25,15 @@ export const AgentViewSchema = Type.Unsafe<AgentView>(
       memory_bytes: Nullable(Type.Number()),
       problem: Type.Boolean(),
       limits: Type.Object({ memory: Type.String(), cpu: Type.String() }),
+      instances: Type.Integer({ minimum: 1 }),
+      instances_running: Type.Integer({ minimum: 0 }),
+      instance_states: Type.Array(
+        Type.Object(
+          { instance: Type.Integer(), status: Type.String(), pid: Nullable(Type.Integer()), port: Nullable(Type.Integer()), restarts: Type.Integer() },
+          { additionalProperties: true },
+        ),
+      ),
+      port: Nullable(Type.Integer()),
     },
     { additionalProperties: true },
   ),
@@ -35,19 +43,11 @@ const Logs = Type.Object(
   {
     id: IdText,
     stream: Type.Optional(Type.Union([Type.Literal('stdout'), Type.Literal('stderr')], { description: 'default stdout' })),
+    instance: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INSTANCES - 1, description: 'which copy (default 0)' })),
     tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'default 100' })),
   },
   { additionalProperties: false },
 );
-
-const ImportField = Type.Object({ app: Type.String(), field: Type.String() });
-const ImportAnswer = Type.Object({
-  created: Type.Array(Type.String()),
-  updated: Type.Array(Type.String()),
-  unknown_fields: Type.Array(ImportField),
-  ignored_fields: Type.Array(Type.Object({ app: Type.String(), field: Type.String(), why: Type.String() })),
-  errors: Type.Array(Type.Object({ app: Type.String(), error: Type.String() })),
-});
 
 const say = (a: AgentView): string => `${a.id}: ${a.status}`;
 
@@ -95,6 +95,23 @@ export const AGENT_OPERATIONS = [
   thingAction('agent', 'start', { summary: 'Start an agent (409 when it runs already)', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.startAgent(id) }),
   thingAction('agent', 'stop', { summary: 'Stop an agent (409 when it is stopped already)', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.stopAgent(id) }),
   thingAction('agent', 'restart', { summary: 'Restart an agent', role: 'operator', output: AgentViewSchema, say, act: (hub, id) => hub.agents.restartAgent(id) }),
+  thingAction('agent', 'reload', {
+    summary: 'Reload an agent without downtime: each instance in turn, a new process, ready (ready_signal, health check, or 1 s up), then the old one stops; 409 and the old one kept when the new one is not ready',
+    role: 'operator',
+    output: Type.Intersect([AgentViewSchema, Type.Object({ reload: Type.Object({ reloaded: Type.Integer(), detail: Type.String() }) })]),
+    say: (a) => `${a.id}: ${a.reload.detail}`,
+    act: (hub, id) => hub.agents.reloadAgent(id),
+  }),
+  operation({
+    name: 'agent/scale',
+    summary: 'Run this many instances of an agent (the running ones go on; new ones start when the agent runs)',
+    role: 'operator',
+    http: { method: 'POST', path: '/api/agents/:id/scale' },
+    input: Type.Object({ id: IdText, instances: Type.Integer({ minimum: 1, maximum: MAX_INSTANCES }) }, { additionalProperties: false }),
+    output: AgentViewSchema,
+    cli: { args: ['id', 'instances'], say: (a) => `${a.id}: ${a.instances_running} of ${a.instances} running` },
+    handler: (i, hub) => hub.agents.scaleAgent(i.id, i.instances),
+  }),
   operation({
     name: 'agent/logs',
     summary: 'The last lines an agent printed (follow them live on the /api/events WebSocket: type log.line)',
@@ -105,17 +122,7 @@ export const AGENT_OPERATIONS = [
     cli: false,
     handler: async (i, hub) => {
       const stream = i.stream ?? 'stdout';
-      return { id: i.id, stream, lines: await hub.agents.logs(i.id, stream, i.tail ?? 100) };
+      return { id: i.id, stream, lines: await hub.agents.logs(i.id, stream, i.tail ?? 100, i.instance ?? 0) };
     },
-  }),
-  operation({
-    name: 'import/pm2',
-    summary: 'Import a PM2 ecosystem file (its JSON form; `hearth import pm2 FILE` also reads .js) as agents',
-    role: 'admin',
-    http: { method: 'POST', path: '/api/import/pm2', body: 'ecosystem' },
-    input: Type.Object({ ecosystem: Type.Unknown({ description: '{ "apps": [...] }, a list of apps, or one app' }) }, { additionalProperties: false }),
-    output: ImportAnswer,
-    cli: false,
-    handler: (i, hub) => importEcosystem(hub.agents, i.ecosystem),
   }),
 ];

@@ -72,6 +72,7 @@ export function httpParts(op: Operation): { path: string[]; query: string[]; bod
   const path = pathFields(op.http.path);
   const rest = Object.keys(op.input.properties).filter((k) => !path.includes(k));
   if (op.http.method === 'GET' || op.http.method === 'DELETE') return { path, query: rest, body: null };
-  if (op.http.body) return { path, query: [], body: { field: op.http.body } };
+  // The body is one field; the others (PM2's --env) come in the query.
+  if (op.http.body) return { path, query: rest.filter((k) => k !== op.http.body), body: { field: op.http.body } };
   return { path, query: [], body: rest.length > 0 ? rest : null };
 }

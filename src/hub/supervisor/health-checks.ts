@@ -27,6 +27,8 @@ export interface HealthCheckDeps {
   cwd?: string;
   /** Extra environment of a command check (the agent's), over the hub's. */
   env?: Record<string, string>;
+  /** The instance's PORT (agent `port: true`): `${PORT}` in an http URL, the port of a tcp check that names none. */
+  port?: number;
 }
 
 export const CHECK_DEFAULTS = { interval_s: 30, timeout_s: 5 } as const;
@@ -124,9 +126,12 @@ export class HealthCheck {
     const spec = this.spec;
     switch (spec.type) {
       case 'http':
-        return this.http(spec.url, spec.expect_status, signal);
-      case 'tcp':
-        return this.tcp(spec.host ?? '127.0.0.1', spec.port, signal);
+        return this.http(this.deps.port === undefined ? spec.url : spec.url.replaceAll('${PORT}', String(this.deps.port)), spec.expect_status, signal);
+      case 'tcp': {
+        const port = spec.port ?? this.deps.port;
+        if (port === undefined) return Promise.resolve({ ok: false, detail: 'a tcp check needs a port (or the agent port: true)' });
+        return this.tcp(spec.host ?? '127.0.0.1', port, signal);
+      }
       case 'command':
         return this.command(spec.command, spec.args ?? [], signal);
       case 'mqtt':

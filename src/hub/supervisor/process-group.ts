@@ -10,6 +10,8 @@ export interface SpawnSpec {
   args: string[];
   cwd: string | undefined;
   env: Record<string, string>;
+  /** An IPC channel (fd 3, Node's process.send): for a program that says `ready` as PM2's wait_ready. */
+  ipc?: boolean;
 }
 
 /**
@@ -29,7 +31,7 @@ export function spawnGroup(s: SpawnSpec): ChildProcess {
     env: s.env,
     detached: true,
     shell: false,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: s.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
 }
 

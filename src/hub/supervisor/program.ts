@@ -57,6 +57,8 @@ export interface ProgramHooks {
   onExit?(code: number | null, signal: string | null): void;
   /** A new process is up (every start and restart): where limits are applied. */
   onSpawn?(pid: number): void;
+  /** A message the process sent over its IPC channel (spec.ipc). */
+  onMessage?(message: unknown): void;
 }
 
 /**
@@ -189,7 +191,7 @@ export class Program {
     // The process first, the news after: reporting 'starting' (state, MQTT, log) would delay it.
     let child: ChildProcess;
     try {
-      child = spawnGroup({ command: this.spec.command, args: this.spec.args, cwd: this.spec.cwd, env: this.spec.env });
+      child = spawnGroup({ command: this.spec.command, args: this.spec.args, cwd: this.spec.cwd, env: this.spec.env, ipc: this.spec.ipc });
     } catch (e) {
       this.set({ status: 'failed', reason: spawnReason(e as Error, this.spec.cwd), nextStartAt: null, restarts });
       return;
@@ -208,6 +210,11 @@ export class Program {
     this.child = child;
     child.stdout!.on('data', (c: Buffer) => this.hooks.onOutput('stdout', c));
     child.stderr!.on('data', (c: Buffer) => this.hooks.onOutput('stderr', c));
+    if (this.spec.ipc) {
+      child.on('message', (m: unknown) => this.hooks.onMessage?.(m));
+      // A channel the program closes, or a broken one, is its business: never the hub's crash.
+      child.on('error', () => undefined);
+    }
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
       this.onExit(child, code, signal);
       resolve();

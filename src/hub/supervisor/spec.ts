@@ -37,14 +37,19 @@ const HealthCheckForms = Type.Union([
   Type.Object(
     {
       type: Type.Literal('http'),
-      url: Type.String({ pattern: '^https?://' }),
+      url: Type.String({ pattern: '^https?://', description: '${PORT} stands for the instance\'s port (port: true)' }),
       expect_status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'default: any 2xx or 3xx' })),
       ...checkCommon,
     },
     { additionalProperties: false },
   ),
   Type.Object(
-    { type: Type.Literal('tcp'), host: Type.Optional(Type.String({ minLength: 1 })), port: Type.Integer({ minimum: 1, maximum: 65535 }), ...checkCommon },
+    {
+      type: Type.Literal('tcp'),
+      host: Type.Optional(Type.String({ minLength: 1 })),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "default: the agent's own PORT (port: true)" })),
+      ...checkCommon,
+    },
     { additionalProperties: false },
   ),
   Type.Object(
@@ -88,6 +93,8 @@ export interface ProgramSpec {
   stopSignal: StopSignal;
   stopTimeoutS: number;
   restart: Required<RestartSpec>;
+  /** Open an IPC channel (the program may `process.send('ready')`). */
+  ipc?: boolean;
 }
 
 export const RESTART_DEFAULTS: Required<RestartSpec> = {
