@@ -21,21 +21,17 @@
  * Everything is stopped at the end (the hub with SIGTERM, which stops its agents; `pm2 kill`), the
  * temp homes removed, and a `pgrep -f 'sleep 100000'` reports anything left over.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
-import { api, assertBuilt, cleanEnv, exitOf, HUB_NODE_ID, ROOT, startHub, stopChild, stopHub, type Exit, type HubProc } from './hub-process.js';
+import { api, assertBuilt, exitOf, HUB_NODE_ID, ROOT, startHub, stopChild, stopHub, type Exit, type HubProc } from './hub-process.js';
+import { pm2DaemonPid, pm2Kill, pm2Start, PM2_BIN } from './pm2.js';
 import { argvOf, CLK_TCK, pidsNow, ppidOf, rssMiB, statOf, threadCpuSeconds, type Stat } from './proc.js';
 import { median, ratioRow, round, withTimeout, type Result } from './types.js';
-
-const execFileP = promisify(execFile);
-
-const PM2_BIN = join(ROOT, 'node_modules/pm2/bin/pm2');
 
 const AGENTS = 50;
 const SETTLE_MS = 30_000;
@@ -84,15 +80,6 @@ function findMarked(mark: string, parent?: number): number[] {
   return pidsNow().filter((pid) => isMarked(pid, mark, parent));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -106,40 +93,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 /** A process that was not there in `before`, running `sleep <mark>` as a child of parent. */
 function waitForNew(mark: string, parent: number, before: Set<number>): Promise<number> {
   return until(`a new sleep ${mark} under pid ${parent}`, 10_000, () => pidsNow().find((pid) => !before.has(pid) && isMarked(pid, mark, parent)));
-}
-
-// ---------------------------------------------------------------------------------------------
-// PM2
-
-function pm2Env(home: string): NodeJS.ProcessEnv {
-  return { ...cleanEnv(['HEARTH_', 'PM2_']), PM2_HOME: home };
-}
-
-/** The PM2 CLI under this Node binary (the daemon it forks runs on the same one). */
-async function pm2(home: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileP(process.execPath, [PM2_BIN, ...args], { env: pm2Env(home), timeout: WAIT_MS, maxBuffer: 16 << 20 });
-  return stdout;
-}
-
-interface Pm2App {
-  name: string;
-  script: string;
-  args: string[];
-  interpreter: 'none';
-  autorestart: true;
-  restart_delay?: number;
-  min_uptime?: number;
-  max_restarts?: number;
-}
-
-async function pm2Start(home: string, file: string, apps: Pm2App[]): Promise<void> {
-  const path = join(home, file);
-  writeFileSync(path, JSON.stringify({ apps }, null, 2));
-  await pm2(home, ['start', path]);
-}
-
-function pm2DaemonPid(home: string): number {
-  return Number(readFileSync(join(home, 'pm2.pid'), 'utf8').trim());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,24 +391,7 @@ export async function benchAgents(): Promise<Result> {
       const s = await stopHub(hub);
       cleanup.hub_stop = { code: s.code, signal: s.signal, ms: round(s.ms, 0), killed_after_timeout: s.killed };
     }
-    if (pm2Started) {
-      const t0 = performance.now();
-      try {
-        await pm2(pm2Home, ['kill']);
-        cleanup.pm2_kill = { ok: true, ms: round(performance.now() - t0, 0) };
-      } catch (e) {
-        cleanup.pm2_kill = { ok: false, error: (e as Error).message.slice(0, 300) };
-      }
-      pm2Pid ??= existsSync(join(pm2Home, 'pm2.pid')) ? pm2DaemonPid(pm2Home) : null;
-      const isDaemon = (pid: number): boolean => alive(pid) && (argvOf(pid) ?? []).join(' ').includes('God Daemon');
-      // `pm2 kill` can return while the daemon is still on its way out.
-      const daemonPid = pm2Pid;
-      if (daemonPid) await until('the PM2 daemon to exit', 5000, () => !isDaemon(daemonPid)).catch(() => undefined);
-      if (daemonPid && isDaemon(daemonPid)) {
-        process.kill(daemonPid, 'SIGKILL');
-        cleanup.pm2_daemon_sigkilled = daemonPid;
-      }
-    }
+    if (pm2Started) Object.assign(cleanup, await pm2Kill(pm2Home));
     // Our own markers only, and not a process that was there before this bench began.
     const ours = new Set<string>(Object.values(MARK));
     await sleep(500);

@@ -144,8 +144,12 @@ export async function startHub(dataDir: string, opts: HubOptions = {}): Promise<
   try {
     const doc = await withTimeout(running, WAIT_MS, 'the hub to say it is running');
     hub.http = String(doc.http).replace('//0.0.0.0', '//127.0.0.1');
-    hub.brokerUrl = (doc.broker as { url: string }).url;
     hub.token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    // The embedded broker lets nobody in anonymously: the benches sign in as the admin.
+    const broker = new URL((doc.broker as { url: string }).url);
+    broker.username = 'admin';
+    broker.password = hub.token;
+    hub.brokerUrl = broker.toString();
     return hub;
   } catch (e) {
     await stopHub(hub);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { benchAgents } from './agents.js';
 import { benchDevices } from './devices.js';
 import { benchDiscovery } from './discovery.js';
+import { benchReload } from './reload.js';
 import { benchHubRss } from './rss.js';
 import { benchScheduler } from './scheduler.js';
 import { benchWatch } from './watch.js';
@@ -21,6 +22,7 @@ const BENCHES: Bench[] = [
   { name: 'scheduler', run: benchScheduler },
   { name: 'devices', run: benchDevices },
   { name: 'watch', run: benchWatch },
+  { name: 'reload', run: benchReload },
 ];
 
 const fmt = (x: number | null, unit = ''): string => (x === null ? '-' : `${x}${unit}`);

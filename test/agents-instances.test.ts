@@ -7,7 +7,7 @@ import type { AgentView } from '../src/hub/agents/state.js';
 import { DiscoveryRegistry } from './helpers/ha-rules.js';
 import { BASE, created, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
-import { pidsWith } from './helpers/procs.js';
+import { alive, pidsWith } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
 
@@ -18,14 +18,6 @@ const agent = (id: string): AgentView => h.hub.things.get('agent', id) as unknow
 const waitFor = async (id: string, what: string, test: (a: AgentView) => boolean): Promise<AgentView> =>
   (await until(`agent ${id}: ${what}`, () => agent(id), (a) => a !== undefined && test(a)))!;
 const pids = (a: AgentView): Array<number | null> => a.instance_states.map((i) => i.pid);
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A program that writes what it was given (instance numbers, PORT) to `<cwd>/env-<instance>.json` and runs on. */
 const reporter = (marker: string): string[] => [
@@ -93,10 +85,29 @@ describe('agents with several instances', () => {
     await probe.publish(`${BASE}/agent/trio/instances/set`, 'many');
     const rejected = await probe.next(`${BASE}/bridge/event`, (x) => JSON.parse(x.payload).type === 'command_rejected', { since: m });
     assert.match(JSON.parse(rejected.payload).data.error, /not a whole number/);
+    for (const text of ['1e1', '0x3', '-1', '']) await probe.publish(`${BASE}/agent/trio/instances/set`, text || ' ');
     await probe.publish(`${BASE}/agent/trio/set`, '{"action": "scale", "instances": 0}');
-    await probe.next(`${BASE}/bridge/event`, (x) => JSON.parse(x.payload).type === 'command_rejected' && /instances/.test(JSON.parse(x.payload).data.error), { since: m });
+    await probe.next(`${BASE}/bridge/event`, (x) => JSON.parse(x.payload).type === 'command_rejected' && /instances: must be >= 1/.test(JSON.parse(x.payload).data.error), { since: m });
+    const notWhole = (): number =>
+      probe.messages.slice(m).filter((x) => x.topic === `${BASE}/bridge/event` && JSON.parse(x.payload).type === 'command_rejected' && /is not a whole number/.test(JSON.parse(x.payload).data.error)).length;
+    await until('many, 1e1, 0x3, -1 and a blank refused', notWhole, (n) => n === 5);
     assert.deepEqual(pids(agent('trio')), before);
     assert.equal((await h.api('POST', '/api/agents/nobody/scale', { instances: 2 })).status, 404);
+  });
+
+  it('changes of one agent from several interfaces at once run one after another: none lost, nothing left running after a delete', async () => {
+    // With a port, a scale has a database transaction to wait for: a delete can come in between.
+    await created(h, '/api/agents', { name: 'Busy', command: process.execPath, args: reporter('busy-5102'), cwd: tempDir(), port: true });
+    await waitFor('busy', 'running', (x) => x.status === 'running');
+    const [scaled, changed] = await Promise.all([h.api('POST', '/api/agents/busy/scale', { instances: 2 }), h.api('PUT', '/api/agents/busy', { stop_timeout_s: 5 })]);
+    assert.deepEqual([scaled.status, changed.status], [200, 200]);
+    const def = (await h.api<AgentView>('GET', '/api/agents/busy')).body.definition;
+    assert.deepEqual([def.instances, def.stop_timeout_s], [2, 5], 'both changes kept');
+
+    const answers = await Promise.all([h.api('POST', '/api/agents/busy/scale', { instances: 4 }), h.api('DELETE', '/api/agents/busy')]);
+    assert.equal(answers[1].status, 200);
+    assert.deepEqual(pidsWith('busy-5102'), [], 'no instance outlives the delete');
+    assert.equal((await h.api('GET', '/api/agents/busy')).status, 404);
   });
 
   it("keeps each instance's output apart, and stops every instance on stop", async () => {

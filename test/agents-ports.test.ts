@@ -75,5 +75,12 @@ describe('agent ports', () => {
     h = await startHub(env, dataDir);
     const after = Object.fromEntries((await h.api<AgentView[]>('GET', '/api/agents')).body.map((a) => [a.id, a.instance_states.map((i) => i.port)]));
     assert.deepEqual(after, before);
+
+    // A range narrowed below what is held: the hub starts all the same, each agent keeping its ports, and says so.
+    await h.stop();
+    h = await startHub({ HEARTH_PORT_RANGE: `${FIRST}-${FIRST + 4}`, HEARTH_LOG_LEVEL: 'warn' }, dataDir);
+    const narrowed = Object.fromEntries((await h.api<AgentView[]>('GET', '/api/agents')).body.map((a) => [a.id, a.instance_states.map((i) => i.port)]));
+    assert.deepEqual(narrowed, before);
+    assert.ok(h.logs.some((l) => l.msg === 'the agent keeps the ports it holds' && /no free port/.test(String(l.err))), 'the log says why');
   });
 });

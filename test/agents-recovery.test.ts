@@ -66,6 +66,25 @@ describe('agents across hub restarts', () => {
     assert.deepEqual(pidsWith('sleep 4107'), []);
   });
 
+  it('after kill -9, a process of an agent that left its group (setsid) is found by the marker every agent process carries, and stopped', async () => {
+    const dir = tempDir();
+    const first = await spawnHub({}, [], dir);
+    // The agent starts a child in a session of its own: out of the agent's process group, never recorded by the hub.
+    const r = await api<AgentView>(first.http, first.token, 'POST', '/api/agents', { name: 'escaper', command: 'sh', args: ['-c', 'setsid sleep 4108 & exec sleep 4109'] });
+    assert.equal(r.status, 201);
+    const escaped = await until('the escaped child', () => pidsWith('sleep 4108'), (p) => p.length === 1);
+    await first.kill('SIGKILL');
+    const second = await spawnHub({}, [], dir);
+    try {
+      await until('the escaped child of the earlier hub stopped', () => pidsWith('sleep 4108').filter((p) => p === escaped[0]), (p) => p.length === 0);
+      assert.ok(second.lines.some((l) => l.msg === 'stopping a leftover process of this agent from before the hub restarted' && l.pid === escaped[0]));
+    } finally {
+      assert.deepEqual(await second.kill('SIGTERM'), { code: 0, signal: null });
+      // The new agent's own escaped child is left by a clean stop as by PM2 (it left the group): this test's to end.
+      for (const pid of pidsWith('sleep 4108')) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('creates the agents listed in hearth.yaml, and refuses a bad entry with exit 2', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'hearth.yaml'), ['agents:', '  - name: From Yaml', '    command: sleep', '    args: ["4104"]', ''].join('\n'));

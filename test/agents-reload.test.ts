@@ -10,6 +10,7 @@ import { before, describe, it } from 'node:test';
 import type { AgentView } from '../src/hub/agents/state.js';
 import { BASE, created, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe } from './helpers/mqtt-probe.js';
+import { alive } from './helpers/procs.js';
 import { tempDir } from './helpers/tmp.js';
 import { until } from './helpers/wait.js';
 
@@ -19,14 +20,6 @@ let probe: MqttProbe;
 const agent = (id: string): AgentView => h.hub.things.get('agent', id) as unknown as AgentView;
 const waitFor = async (id: string, what: string, test: (a: AgentView) => boolean): Promise<AgentView> =>
   (await until(`agent ${id}: ${what}`, () => agent(id), (a) => a !== undefined && test(a)))!;
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * A server-like program: reads its version from version.txt, logs start, ready and stop to
@@ -116,6 +109,28 @@ describe('agent reload', () => {
     await until('the new process is gone', () => alive(fresh!.pid), (x) => !x);
   });
 
+  it('a stop calls off a reload under way: its new process stops, nothing is started after, a second reload is refused meanwhile', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'version.txt'), 'good');
+    await created(h, '/api/agents', { name: 'Halted', command: process.execPath, args: server('stdout'), cwd: dir, instances: 2, ready_signal: { type: 'stdout', contains: 'listening' } });
+    const old = await waitFor('halted', 'both running', (a) => a.instances_running === 2);
+    await until('both ready', () => events(dir).filter((e) => e.what === 'ready').length, (n) => n === 2);
+    writeFileSync(join(dir, 'version.txt'), 'broken');
+    const reload = h.api<{ error: string }>('POST', '/api/agents/halted/reload');
+    // The new process of instance 0 is there, waiting to be ready (it never will).
+    const fresh = await until('a new process', () => events(dir).find((e) => e.what === 'start' && e.version === 'broken'), (e) => e !== undefined);
+    const second = await h.api<{ error: string }>('POST', '/api/agents/halted/reload');
+    assert.equal(second.status, 409);
+    assert.match(second.body.error, /reloading already/);
+    const stop = await h.api<AgentView>('POST', '/api/agents/halted/stop');
+    assert.deepEqual([stop.status, stop.body.status, stop.body.desired], [200, 'stopped', 'stopped']);
+    const r = await reload;
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /called off/);
+    for (const pid of [fresh!.pid, ...old.instance_states.map((i) => i.pid!)]) assert.ok(!alive(pid), `pid ${pid} is gone`);
+    assert.deepEqual([agent('halted').status, agent('halted').instances_running], ['stopped', 0]);
+  });
+
   it("takes process.send('ready') as PM2's wait_ready does, and reloads from MQTT", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'version.txt'), 'a');
@@ -140,23 +155,10 @@ describe('agent reload', () => {
   });
 
   it('waits for the health check on the instance\'s own PORT, which old and new share with SO_REUSEPORT', async () => {
-    // Debian's Python: an HTTP server on $PORT that lets a second process listen beside it.
-    const script = [
-      'import http.server, os, socket',
-      'class S(http.server.HTTPServer):',
-      '    def server_bind(self):',
-      '        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)',
-      '        super().server_bind()',
-      'class H(http.server.BaseHTTPRequestHandler):',
-      '    def do_GET(self):',
-      '        self.send_response(200); self.end_headers(); self.wfile.write(str(os.getpid()).encode())',
-      '    def log_message(self, *a): pass',
-      "S(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
-    ].join('\n');
     await created(h, '/api/agents', {
       name: 'Api',
       command: '/usr/bin/python3',
-      args: ['-c', script],
+      args: [join(import.meta.dirname, 'fixtures', 'http-reuseport.py')],
       port: true,
       health_check: { type: 'http', url: 'http://127.0.0.1:${PORT}/', interval_s: 1 },
     });
@@ -167,5 +169,25 @@ describe('agent reload', () => {
     assert.equal(r.body.port, old.port, 'the instance keeps its port');
     assert.ok(!alive(old.pid!));
     await waitFor('api', 'healthy again', (a) => a.health_check?.ok === true);
+  });
+
+  it('with port: true, a new process that never listens on its PORT is not ready, though the old one answers the check', async () => {
+    const cwd = tempDir();
+    await created(h, '/api/agents', {
+      name: 'Hangs',
+      command: '/usr/bin/python3',
+      args: [join(import.meta.dirname, 'fixtures', 'http-reuseport.py')],
+      cwd,
+      port: true,
+      health_check: { type: 'tcp', interval_s: 1 },
+      ready_timeout_s: 2,
+    });
+    const old = await waitFor('hangs', 'healthy', (a) => a.status === 'running' && a.health_check?.ok === true);
+    writeFileSync(join(cwd, 'broken'), '');
+    const r = await h.api<{ error: string }>('POST', '/api/agents/hangs/reload');
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, new RegExp(`not ready within 2 s \\(it did not listen on its PORT ${old.port}\\)`));
+    assert.deepEqual([agent('hangs').pid, agent('hangs').status], [old.pid, 'running']);
+    assert.ok(alive(old.pid!));
   });
 });

@@ -45,14 +45,15 @@ describe('agent restart triggers', () => {
     assert.equal(changes('dev').at(-1)!.file, join(dir, 'app.js'));
   });
 
-  it('never restarts for node_modules, .git, its ignore globs or files outside its watch paths', async () => {
+  it('never restarts for node_modules, .git, its ignore globs (from its cwd) or files outside its watch paths', async () => {
     const dir = tempDir();
-    for (const d of ['node_modules/pkg', '.git', 'lib', 'docs']) mkdirSync(join(dir, d), { recursive: true });
+    for (const d of ['node_modules/pkg', '.git', 'lib/gen', 'docs']) mkdirSync(join(dir, d), { recursive: true });
     writeFileSync(join(dir, 'main.js'), '');
-    await created(h, '/api/agents', { name: 'Picky', command: process.execPath, args: SLEEPER, cwd: dir, watch: ['lib', 'main.js'], watch_ignore: ['**/*.tmp'], watch_debounce_ms: 200 });
+    await created(h, '/api/agents', { name: 'Picky', command: process.execPath, args: SLEEPER, cwd: dir, watch: ['lib', 'main.js'], watch_ignore: ['**/*.tmp', 'lib/gen/**'], watch_debounce_ms: 200 });
     const first = await waitFor('picky', 'running', (a) => a.status === 'running');
     // Ignored first, then one watched file: the only burst is the watched file's.
-    for (const f of ['node_modules/pkg/index.js', '.git/HEAD', 'lib/cache.tmp', 'docs/readme.md', 'other.js']) writeFileSync(join(dir, f), 'x');
+    // A glob with a slash starts at the cwd, as PM2's ignore_watch does (lib/gen, not <watched lib>/lib/gen).
+    for (const f of ['node_modules/pkg/index.js', '.git/HEAD', 'lib/cache.tmp', 'lib/gen/out.js', 'docs/readme.md', 'other.js']) writeFileSync(join(dir, f), 'x');
     writeFileSync(join(dir, 'lib', 'real.js'), 'x');
     const second = await waitFor('picky', 'restarted', (a) => a.status === 'running' && a.pid !== first.pid);
     assert.equal(second.restarts, first.restarts + 1);

@@ -1,5 +1,6 @@
 /** `hearth agent create --instances/--port/--watch/--cron-restart`, `scale`, `reload` and the list's instance column, against a real hub. */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AgentView } from '../src/hub/agents/state.js';
 import { cliEnv, runCli, startHub, type HubHandle } from './helpers/hub.js';
@@ -21,7 +22,9 @@ describe('hearth agent with instances', () => {
 
   it('creates with the new flags, scales, reloads, and lists how many instances run', async () => {
     const dir = tempDir();
-    const r = await cli('agent', 'create', 'Pool', process.execPath, '--cwd', dir, '--instances', '2', '--port', '--watch', '--cron-restart', '0 4 * * *', '--', '-e', 'setInterval(() => {}, 1e6)');
+    // A server on its PORT (with port: true, a reload's new process must listen there too).
+    const server = join(import.meta.dirname, 'fixtures', 'http-reuseport.py');
+    const r = await cli('agent', 'create', 'Pool', '/usr/bin/python3', '--cwd', dir, '--instances', '2', '--port', '--watch', '--cron-restart', '0 4 * * *', '--', server);
     assert.equal(r.code, 0, r.stderr);
     const made = await until('two running', () => get('pool'), (a) => a.instances_running === 2);
     assert.deepEqual(

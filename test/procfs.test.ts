@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { onCleanup } from './helpers/cleanup.js';
 import { tempDir } from './helpers/tmp.js';
 import { until, untilTrue } from './helpers/wait.js';
-import { groupMembers, isSameProcess, listProcesses, parseStat, startTimeOf } from '../src/hub/supervisor/procfs.js';
+import { groupMembers, groupsWithEnv, hasEnvEntry, isSameProcess, listProcesses, parseStat, startTimeOf } from '../src/hub/supervisor/procfs.js';
 import { sampleGroups, usageByGroup } from '../src/hub/supervisor/process-stats.js';
 import { CgroupLimits, MemoryWatch, cpuMax, detectCgroupV2, enforcement, memoryMax } from '../src/hub/supervisor/limits.js';
 
@@ -17,8 +17,8 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** A process group of its own (detached), killed and reaped when the file ends. */
-function spawnGroup(command: string, args: string[]): ChildProcess & { pid: number } {
-  const child = spawn(command, args, { detached: true, stdio: 'ignore' });
+function spawnGroup(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess & { pid: number } {
+  const child = spawn(command, args, { detached: true, stdio: 'ignore', env });
   assert.ok(child.pid, `${command} started`);
   onCleanup(async () => {
     killGroup(child.pid!);
@@ -86,6 +86,57 @@ describe('procfs', () => {
       startTime: '12345',
     });
     assert.equal(parseStat('garbage'), undefined);
+  });
+
+  it('finds the groups whose processes carry an exact environment entry, children included', async () => {
+    const name = 'HEARTH_TEST_MARK';
+    const marker = `procfs-${process.pid}-${Date.now()}`;
+    const env = (value: string): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, [name]: value });
+    // A shell and the two sleeps it starts, which inherit its environment.
+    const family = spawnGroup('sh', ['-c', 'sleep 30 & sleep 30'], env(`${marker}/a/0`));
+    const single = spawnGroup('sleep', ['30'], env(`${marker}/a/1`));
+    // Same value but for a suffix; the right value under a longer name; a value that starts with
+    // the marker and sits first in the environment: none of these is the entry.
+    const longer = spawnGroup('sleep', ['30'], env(`${marker}/a/0x`));
+    const otherName = spawnGroup('sleep', ['30'], { PATH: process.env.PATH, [`X_${name}`]: `${marker}/a/0` });
+    const first = spawnGroup('sleep', ['30'], { [name]: `${marker}/a/00`, PATH: process.env.PATH });
+    // A process that never reaps its exited child: the zombie is no member.
+    const withZombie = spawnGroup('sh', ['-c', 'sleep 0 & exec sleep 30'], env(`${marker}/z`));
+
+    const a0 = await until('the shell and both sleeps found', () => groupsWithEnv(name, `${marker}/a/0`), (m) => m.get(family.pid)?.length === 3);
+    assert.deepEqual([...a0.keys()], [family.pid], 'only the group with exactly that entry');
+    assert.deepEqual([...a0.get(family.pid)!].sort(), [...groupMembers(family.pid)].sort(), 'every member of the group, the children too');
+    assert.ok(a0.get(family.pid)!.includes(family.pid));
+
+    const a1 = await until('the lone sleep found', () => groupsWithEnv(name, `${marker}/a/1`), (m) => m.size === 1);
+    assert.deepEqual([...a1.entries()], [[single.pid, [single.pid]]]);
+    await untilTrue('the other processes exec\'d', () => [longer, otherName, first].every((c) => readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').startsWith('sleep')));
+    assert.deepEqual([...groupsWithEnv(name, `${marker}/a/0x`).keys()], [longer.pid], 'the longer value is found by its own value');
+    assert.deepEqual([...groupsWithEnv(name, `${marker}/a/00`).keys()], [first.pid]);
+    assert.equal(groupsWithEnv(name, `${marker}/a/`).size, 0, 'a prefix of the values matches nothing');
+    assert.equal(groupsWithEnv(name, `${marker}/a/0`).size, 1, 'still only the family, now that the others run sleep with their own environments');
+
+    await untilTrue('the zombie there', () => listProcesses().some((p) => p.ppid === withZombie.pid && p.state === 'Z'));
+    assert.deepEqual([...groupsWithEnv(name, `${marker}/z`).entries()], [[withZombie.pid, [withZombie.pid]]]);
+
+    for (const c of [family, single, longer, otherName, first, withZombie]) {
+      killGroup(c.pid);
+      await exited(c);
+    }
+    // Orphaned sleeps may stay zombies for a moment (or for good, if nothing reaps orphans here).
+    await until('nothing left with the marker', () => [`${marker}/a/0`, `${marker}/a/1`, `${marker}/a/0x`, `${marker}/a/00`, `${marker}/z`].map((v) => groupsWithEnv(name, v).size), (n) => n.every((x) => x === 0));
+    assert.deepEqual(groupMembers(family.pid), []);
+  });
+
+  it('matches an environment entry whole, wherever it sits in the block', () => {
+    const block = (...entries: string[]): Buffer => Buffer.from(entries.map((e) => `${e}\0`).join(''));
+    const entry = Buffer.from('M=v');
+    assert.equal(hasEnvEntry(block('M=v'), entry), true, 'alone');
+    assert.equal(hasEnvEntry(block('A=1', 'M=v', 'B=2'), entry), true, 'in the middle');
+    assert.equal(hasEnvEntry(Buffer.from('A=1\0M=v'), entry), true, 'last, with no final NUL');
+    assert.equal(hasEnvEntry(block('M=vv', 'XM=v', 'A=M=v'), entry), false, 'a longer value, a longer name, inside a value');
+    assert.equal(hasEnvEntry(block('M=vv', 'M=v'), entry), true, 'after a near miss');
+    assert.equal(hasEnvEntry(Buffer.alloc(0), entry), false, 'a zombie\'s empty block');
   });
 
   it('is null and false for a pid that does not exist', () => {

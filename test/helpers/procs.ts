@@ -16,6 +16,16 @@ export function pidsWith(marker: string): number[] {
   return out;
 }
 
+/** The process is there and not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    return state !== undefined && state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 interface ProcStat {
   pid: number;
   state: string;

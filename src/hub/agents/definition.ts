@@ -35,6 +35,8 @@ export function watchSpec(def: AgentDefinition, logsDir: string): WatchSpec | nu
   return {
     paths: def.watch === true ? [resolve(cwd)] : def.watch.map((p) => resolve(cwd, p)),
     ignore: def.watch_ignore ?? [],
+    // PM2's ignore_watch paths start at the cwd.
+    ...(def.cwd ? { globBase: resolve(cwd) } : {}),
     ignorePaths: [logsDir],
     debounceMs: def.watch_debounce_ms ?? WATCH_DEBOUNCE_MS,
   };

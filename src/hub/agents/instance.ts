@@ -3,6 +3,7 @@
  * replaces its Program by a new one that proved ready (see replace()); everything else stays.
  */
 import type { Logger } from '../logger.js';
+import { groupListensOn } from '../ports/listening.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import { HealthCheck, type CheckResult } from '../supervisor/health-checks.js';
 import { MemoryWatch } from '../supervisor/limits.js';
@@ -21,11 +22,20 @@ export interface Usage {
   memory_bytes: number;
 }
 
+/** The variable every process of an agent carries: `<id>@<data dir>`, by which a restarted hub finds them all. */
+export const AGENT_MARKER = 'HEARTH_AGENT';
+
 /** What a definition means for the kernel, for one instance: defaults filled in, env merged over the hub's own. */
-export function programSpec(def: AgentDefinition, instance = 0, port?: number): ProgramSpec {
+export function programSpec(def: AgentDefinition, instance = 0, port?: number, marker?: string): ProgramSpec {
   const own = Object.fromEntries(Object.entries(def.env ?? {}).map(([k, v]) => [k, envValue(v)]));
   // PM2's variable too, so programs written for PM2 cluster mode find their number.
-  const env = childEnv({ ...own, HEARTH_INSTANCE: String(instance), NODE_APP_INSTANCE: String(instance), ...(port === undefined ? {} : { PORT: String(port) }) });
+  const env = childEnv({
+    ...own,
+    HEARTH_INSTANCE: String(instance),
+    NODE_APP_INSTANCE: String(instance),
+    ...(port === undefined ? {} : { PORT: String(port) }),
+    ...(marker === undefined ? {} : { [AGENT_MARKER]: marker }),
+  });
   return {
     command: def.command,
     args: def.args ?? [],
@@ -46,6 +56,8 @@ export interface InstanceDeps {
   definition: () => AgentDefinition;
   /** The agent's id, for the log. */
   agent: string;
+  /** The agent's AGENT_MARKER value. */
+  marker: string;
   /** Whether a memory limit is the hub's to enforce (no cgroup): restart when over it. */
   restartOverMemory: () => boolean;
   changed: (inst: AgentInstance) => void;
@@ -63,8 +75,8 @@ export class AgentInstance {
   failures = 0;
   usage: Usage | null = null;
   private memoryWatch: MemoryWatch | null = null;
-  /** A stop is under way: a reload finishing meanwhile gives its new process up. */
-  private stopped = false;
+  /** Set by abandonReplace(): the reload under way gives its new process up. */
+  private abandoned = false;
 
   constructor(
     readonly index: number,
@@ -83,7 +95,7 @@ export class AgentInstance {
   }
 
   get spec(): ProgramSpec {
-    return programSpec(this.deps.definition(), this.index, this.port);
+    return programSpec(this.deps.definition(), this.index, this.port, this.deps.marker);
   }
 
   /** A new definition or port: the kernel uses it from the next start. */
@@ -123,9 +135,12 @@ export class AgentInstance {
       check: def.health_check,
       timeoutS: def.ready_timeout_s ?? READY_TIMEOUT_S,
       checkDeps: { mqtt: this.deps.mqtt, cwd: this.spec.cwd, env: this.spec.env, port: this.port },
+      ...(this.port === undefined ? {} : { port: this.port }),
+      listens: groupListensOn,
     });
     const fresh = this.newProgram({ restarts: old.snapshot.restarts + 1, lastExitCode: old.snapshot.lastExitCode, lastSignal: old.snapshot.lastSignal }, (e) => wait.feed(e));
     this.incoming = fresh;
+    this.abandoned = false;
     let result: Readiness;
     try {
       await fresh.start();
@@ -133,9 +148,9 @@ export class AgentInstance {
     } finally {
       this.incoming = null;
     }
-    if (!result.ready || this.stopped) {
+    if (!result.ready || this.abandoned) {
       await fresh.stop();
-      return this.stopped ? { ready: false, detail: 'the agent was stopped' } : result;
+      return this.abandoned ? { ready: false, detail: 'the reload was called off (the agent was stopped or deleted)' } : result;
     }
     this.current = fresh;
     this.stopCheck();
@@ -146,12 +161,14 @@ export class AgentInstance {
 
   /** Stops its process, and a reload's new one if there is one. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    try {
-      await Promise.all([this.current.stop(), this.incoming?.stop()]);
-    } finally {
-      this.stopped = false;
-    }
+    await Promise.all([this.abandonReplace(), this.current.stop()]);
+  }
+
+  /** A reload under way stops its new process and gives up (the old one is not touched). */
+  async abandonReplace(): Promise<void> {
+    if (!this.incoming) return;
+    this.abandoned = true;
+    await this.incoming.stop();
   }
 
   /** What the instance shows: running states start the health check, and are passed on. */

@@ -4,12 +4,12 @@
  * Desired state is written to the database before it is acted on.
  */
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { DataSource, Repository } from 'typeorm';
 import type { EventBus } from '../events.js';
 import { rowWriter } from '../db/row-writer.js';
 import { Agent, type AgentRow } from '../db/schema.js';
-import { conflict } from '../errors.js';
+import { conflict, HubError } from '../errors.js';
 import type { Extension } from '../extension.js';
 import { applyDeclared, type Declared } from '../kinds/declared.js';
 import { EndOfTurn } from '../kinds/end-of-turn.js';
@@ -21,17 +21,19 @@ import type { ThingRegistry } from '../things.js';
 import { CgroupLimits, enforcement } from '../supervisor/limits.js';
 import type { LogLimits, Stream } from '../supervisor/log-files.js';
 import { stopGroup } from '../supervisor/process-group.js';
-import { isSameProcess } from '../supervisor/procfs.js';
-import { sampleGroups } from '../supervisor/process-stats.js';
+import { groupsWithEnv, isSameProcess } from '../supervisor/procfs.js';
 import { checkDefinition } from './definition.js';
+import { AGENT_MARKER } from './instance.js';
 import { AgentRuntime, type AgentDefinition, type ReloadOutcome } from './runtime.js';
 import type { AgentCreate, AgentUpdate } from './schema.js';
 import { agentView, type AgentView } from './state.js';
+import { UsageSampler } from './usage-sampler.js';
 
 /** The port allocator as the agents use it (src/hub/ports). */
 export interface AgentPorts {
   assign(owner: { kind: 'agent'; id: string }, count: number): Promise<number[]>;
   release(owner: { kind: 'agent'; id: string }, keep?: number): Promise<void>;
+  of(owner: { kind: 'agent'; id: string }): Promise<number[]>;
 }
 
 /** Fields that change how the agent is supervised, not what its processes are: taken without a restart. */
@@ -61,12 +63,16 @@ export class AgentManager implements Extension {
   /** `export` is a route word: GET /api/agents/export. */
   private readonly agents = new ThingSet<AgentRuntime>('agent', ['export']);
   private readonly cgroups: CgroupLimits | null;
-  private sampler: NodeJS.Timeout | null = null;
+  private readonly sampler: UsageSampler;
   /** Agents whose 'starting' is shown as of the end of this turn (see publish). */
   private readonly unpublished = new EndOfTurn<AgentRuntime>((due) => {
     // A deleted (or replaced) agent is not shown again.
     for (const rt of due) if (this.agents.get(rt.id) === rt) this.d.things.upsert('agent', rt.id, rt.state());
   });
+  /** Agents with a reload asked and not yet answered. */
+  private readonly reloads = new Set<string>();
+  /** Each agent's changes under way, in order (see exclusive). */
+  private readonly queues = new Map<string, Promise<void>>();
   /** Set by stop(): nothing starts after it, even a start already on its way. */
   private closed = false;
 
@@ -74,25 +80,28 @@ export class AgentManager implements Extension {
     this.repo = d.db.getRepository(Agent);
     this.rows = new ThingRows(rowWriter(d.db), 'agent');
     this.cgroups = d.cgroup.usable && d.cgroup.path ? new CgroupLimits(d.cgroup.path) : null;
+    this.sampler = new UsageSampler(() => this.agents.values(), d.sampleIntervalS, d.logger);
   }
 
   async start(): Promise<void> {
     this.closed = false;
     for (const row of await this.repo.find({ order: { created_at: 'ASC' } })) {
       await this.stopLeftover(row);
-      const rt = this.runtime(row, await this.portsOf(row.id, row.definition as AgentDefinition));
+      const rt = this.runtime(row, await this.portsAtStart(row));
       this.publish(rt);
     }
     await applyDeclared(this.d.declared, this);
     for (const rt of this.agents.values()) if (rt.row.desired === 'running' && !rt.running && !this.closed) await this.run(rt);
-    this.scheduleSample();
+    this.sampler.start();
   }
 
   /** Stops every agent and leaves no process behind; agents that do not autostart stay stopped next time. */
   async stop(): Promise<void> {
     this.closed = true;
-    if (this.sampler) clearTimeout(this.sampler);
-    this.sampler = null;
+    this.sampler.stop();
+    // What is under way ends first (a reload is called off): nothing may start after the stop.
+    for (const rt of this.agents.values()) rt.abandonReload();
+    await Promise.all(this.queues.values());
     await Promise.all(
       [...this.agents.values()].map(async (rt) => {
         if (rt.definition.autostart === false && rt.row.desired === 'running') await this.persist(rt, { desired: 'stopped' });
@@ -171,7 +180,11 @@ export class AgentManager implements Extension {
    * Changes what was given (with `replace`, the definition becomes exactly the body's); a running
    * agent restarts to take it. Renames keep the id.
    */
-  async update(id: string, body: AgentUpdate, o: { replace?: boolean } = {}): Promise<AgentView> {
+  update(id: string, body: AgentUpdate, o: { replace?: boolean } = {}): Promise<AgentView> {
+    return this.exclusive(id, () => this.change(id, body, o));
+  }
+
+  private async change(id: string, body: AgentUpdate, o: { replace?: boolean }): Promise<AgentView> {
     const rt = this.agents.find(id);
     const { name, type, configuration, ...changes } = body;
     const definition = (o.replace ? changes : { ...rt.definition, ...changes }) as AgentDefinition;
@@ -200,8 +213,13 @@ export class AgentManager implements Extension {
     return this.get(id);
   }
 
-  /** Stops it (after whatever it is doing), then forgets it everywhere. */
-  async delete(id: string): Promise<void> {
+  /** Stops it (after whatever it is doing; a reload is called off), then forgets it everywhere. */
+  delete(id: string): Promise<void> {
+    this.agents.find(id).abandonReload();
+    return this.exclusive(id, () => this.remove(id));
+  }
+
+  private async remove(id: string): Promise<void> {
     const rt = this.agents.find(id);
     this.agents.delete(id);
     await rt.stop();
@@ -220,44 +238,57 @@ export class AgentManager implements Extension {
   }
 
   /** 409 when it runs already; a start during a stop waits for the stop, then starts. */
-  async startAgent(id: string): Promise<AgentView> {
-    const rt = this.agents.find(id);
-    const status = rt.snapshot.status;
-    if (status === 'starting' || status === 'running' || status === 'backoff') throw conflict(`agent ${id} is already ${status}`);
-    await this.run(rt);
-    return this.get(id);
+  startAgent(id: string): Promise<AgentView> {
+    return this.exclusive(id, async () => {
+      const rt = this.agents.find(id);
+      const status = rt.snapshot.status;
+      if (status === 'starting' || status === 'running' || status === 'backoff') throw conflict(`agent ${id} is already ${status}`);
+      await this.run(rt);
+      return this.get(id);
+    });
   }
 
   /** 409 only when it is stopped and meant to be; a failed agent stops trying at the next hub start. */
-  async stopAgent(id: string): Promise<AgentView> {
-    const rt = this.agents.find(id);
-    if (!LIVE.has(rt.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.snapshot.status})`);
-    await this.persist(rt, { desired: 'stopped' });
-    await rt.stop();
-    return this.get(id);
+  stopAgent(id: string): Promise<AgentView> {
+    this.agents.find(id).abandonReload();
+    return this.exclusive(id, async () => {
+      const rt = this.agents.find(id);
+      if (!LIVE.has(rt.snapshot.status) && rt.row.desired === 'stopped') throw conflict(`agent ${id} is not running (${rt.snapshot.status})`);
+      await this.persist(rt, { desired: 'stopped' });
+      await rt.stop();
+      return this.get(id);
+    });
   }
 
-  async restartAgent(id: string): Promise<AgentView> {
-    const rt = this.agents.find(id);
-    await this.persist(rt, { desired: 'running', last_run: Date.now() });
-    await rt.restart('user');
-    await rt.startTriggers();
-    return this.get(id);
+  restartAgent(id: string): Promise<AgentView> {
+    return this.exclusive(id, async () => {
+      const rt = this.agents.find(id);
+      await this.persist(rt, { desired: 'running', last_run: Date.now() });
+      await rt.restart('user');
+      await rt.startTriggers();
+      return this.get(id);
+    });
   }
 
   /**
    * Each instance in turn: a new process, ready, then the old one stops (409 and the old one kept
    * when the new one is not ready). A stopped agent just starts.
    */
-  async reloadAgent(id: string): Promise<AgentView & { reload: ReloadOutcome }> {
-    const rt = this.agents.find(id);
-    if (!rt.running) {
-      await this.run(rt);
-      return { ...this.get(id), reload: { reloaded: 0, detail: 'it was not running: started' } };
-    }
-    await this.persist(rt, { desired: 'running', last_run: Date.now() });
-    const reload = await rt.reload();
-    return { ...this.get(id), reload };
+  reloadAgent(id: string): Promise<AgentView & { reload: ReloadOutcome }> {
+    this.agents.find(id);
+    // Said at once rather than queued behind the reload asked before.
+    if (this.reloads.has(id)) throw conflict(`agent ${id} is reloading already`);
+    this.reloads.add(id);
+    return this.exclusive(id, async () => {
+      const rt = this.agents.find(id);
+      if (!rt.running) {
+        await this.run(rt);
+        return { ...this.get(id), reload: { reloaded: 0, detail: 'it was not running: started' } };
+      }
+      await this.persist(rt, { desired: 'running', last_run: Date.now() });
+      const reload = await rt.reload();
+      return { ...this.get(id), reload };
+    }).finally(() => this.reloads.delete(id));
   }
 
   /** As many instances as asked, without restarting the ones that run. */
@@ -271,6 +302,39 @@ export class AgentManager implements Extension {
 
   private get logsDir(): string {
     return join(this.d.dataDir, 'logs', 'agents');
+  }
+
+  /**
+   * The changes of one agent run one at a time, each on what the one before left: no lost update,
+   * and nothing started on an agent a delete or a stop has just dealt with. None begins once the
+   * hub stops.
+   */
+  private exclusive<T>(id: string, act: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new HubError('unavailable', 'the hub is stopping'));
+    const run = (this.queues.get(id) ?? Promise.resolve()).then(act);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return run;
+  }
+
+  /**
+   * At the hub's start, an agent whose ports cannot all be had (HEARTH_PORT_RANGE narrowed below
+   * what is held) keeps what it holds, and the hub starts all the same.
+   */
+  private async portsAtStart(row: AgentRow): Promise<number[]> {
+    try {
+      return await this.portsOf(row.id, row.definition as AgentDefinition);
+    } catch (e) {
+      if (!(e instanceof HubError)) throw e;
+      this.d.logger.warn({ agent: row.id, err: e.message }, 'the agent keeps the ports it holds');
+      return await this.d.ports.of({ kind: 'agent', id: row.id });
+    }
   }
 
   /** The ports an agent with `port: true` holds (allocated when missing), else none. */
@@ -287,6 +351,7 @@ export class AgentManager implements Extension {
       limits: (def) => enforcement(def.limits, this.d.cgroup),
       changed: (r) => this.onChanged(r),
       spawned: (r, pid) => this.limit(r, pid),
+      marker: (id) => this.marker(id),
       line: (r, instance, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line, ...(instance > 0 ? { instance } : {}) }),
     });
     this.agents.set(row.id, rt);
@@ -322,14 +387,21 @@ export class AgentManager implements Extension {
   private async stopLeftover(row: AgentRow): Promise<void> {
     const def = row.definition as AgentDefinition;
     const known = row.processes ?? (row.pid && row.pid_start_time ? [{ instance: 0, pid: row.pid, pid_start_time: row.pid_start_time }] : []);
+    // The recorded processes, and any other that carries the agent's marker (one the hub was
+    // killed before it could record): each group once.
+    const groups = new Set(known.filter((p) => isSameProcess(p.pid, p.pid_start_time)).map((p) => p.pid));
+    for (const pgid of groupsWithEnv(AGENT_MARKER, this.marker(row.id)).keys()) groups.add(pgid);
     await Promise.all(
-      known
-        .filter((p) => isSameProcess(p.pid, p.pid_start_time))
-        .map(async (p) => {
-          this.d.logger.info({ agent: row.id, instance: p.instance, pid: p.pid }, 'stopping a leftover process of this agent from before the hub restarted');
-          await stopGroup(p.pid, def.stop_signal ?? 'SIGTERM', def.stop_timeout_s ?? 10);
-        }),
+      [...groups].map(async (pgid) => {
+        // pid: the group's leader (an agent's process leads its own group, as a child that left it does).
+        this.d.logger.info({ agent: row.id, pid: pgid }, 'stopping a leftover process of this agent from before the hub restarted');
+        await stopGroup(pgid, def.stop_signal ?? 'SIGTERM', def.stop_timeout_s ?? 10);
+      }),
     );
+  }
+
+  private marker(id: string): string {
+    return `${id}@${resolve(this.d.dataDir)}`;
   }
 
   private onChanged(rt: AgentRuntime): void {
@@ -386,21 +458,5 @@ export class AgentManager implements Extension {
     };
     rt.row = { ...rt.row, ...state };
     await this.rows.write(rt.id, state);
-  }
-
-  private scheduleSample(): void {
-    this.sampler = setTimeout(() => void this.sample(), this.d.sampleIntervalS * 1000);
-  }
-
-  /** One /proc scan for every running agent's process group. */
-  private async sample(): Promise<void> {
-    try {
-      const live = [...this.agents.values()].flatMap((rt) => rt.livePids);
-      const usage = await sampleGroups(live.map((p) => p.pid));
-      for (const p of live) p.set(usage.get(p.pid) ?? null);
-    } catch (e) {
-      this.d.logger.warn({ err: e }, 'sampling agents failed');
-    }
-    if (this.sampler) this.scheduleSample();
   }
 }

@@ -4,6 +4,7 @@
  * turns all of that into the agent's state; the manager persists it.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentProcessRow, AgentRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -32,7 +33,12 @@ export interface RuntimeDeps {
   /** A new process of the agent is up (every start, restart and reload). */
   spawned: (rt: AgentRuntime, pid: number) => void;
   line: (rt: AgentRuntime, instance: number, stream: Stream, line: string) => void;
+  /** The value of AGENT_MARKER for an agent. */
+  marker: (id: string) => string;
 }
+
+/** How long a start waits for its file watch to be in place (it goes on after, in the background). */
+const WATCH_START_WAIT_MS = 2000;
 
 /** The statuses, most telling first: what a set of instances in different states shows as one. */
 const PRECEDENCE: readonly ProgramStatus[] = ['running', 'starting', 'stopping', 'backoff', 'failed', 'stopped'];
@@ -49,6 +55,8 @@ export class AgentRuntime {
   /** The reload under way: which instance, of how many. */
   private reloading: { instance: number; of: number } | null = null;
   private lastReload: { at: string; ok: boolean; detail: string } | null = null;
+  /** Set by abandonReload(): the reload under way replaces no further instance. */
+  private abandoned = false;
   /** The status last written to the hub's log. */
   loggedStatus: string | null = null;
 
@@ -134,8 +142,16 @@ export class AgentRuntime {
   }
 
   async stop(): Promise<void> {
+    this.abandonReload();
     await this.stopTriggers();
     await Promise.all(this.instances.map((i) => i.stop()));
+  }
+
+  /** Calls off a reload under way: its new processes stop, and no further instance is replaced. */
+  abandonReload(): void {
+    if (!this.reloading) return;
+    this.abandoned = true;
+    for (const i of this.instances) void i.abandonReplace();
   }
 
   async restart(why: 'user' | 'policy' = 'user', reason: string | null = null): Promise<void> {
@@ -161,12 +177,14 @@ export class AgentRuntime {
   }
 
   /** Each instance in turn: a new process, ready, then the old one stops. The first that fails ends it. */
+  /** The manager runs one at a time (a second is refused there). */
   async reload(): Promise<ReloadOutcome> {
-    if (this.reloading) throw conflict(`agent ${this.id} is reloading already (instance ${this.reloading.instance + 1} of ${this.reloading.of})`);
     const of = this.instances.length;
     let reloaded = 0;
+    this.abandoned = false;
     try {
       for (const inst of [...this.instances]) {
+        if (this.abandoned) throw conflict(`reload of ${this.id} called off after ${reloaded} of ${of}: the agent was stopped or deleted`);
         this.reloading = { instance: inst.index, of };
         this.deps.changed(this);
         const r = await inst.replace();
@@ -265,6 +283,7 @@ export class AgentRuntime {
       mqtt: this.deps.mqtt,
       logger: this.deps.logger,
       agent: this.id,
+      marker: this.deps.marker(this.id),
       definition: () => this.definition,
       restartOverMemory: () => this.deps.limits(this.definition).memory === 'restart',
       changed: () => this.deps.changed(this),
@@ -288,7 +307,10 @@ export class AgentRuntime {
       (message) => this.deps.logger.warn({ agent: this.id }, `watching files: ${message}`),
     );
     this.watch = watch;
-    await watch.start();
+    // A huge tree (polled) takes a while to read: the agent's start waits for it a moment only.
+    const ac = new AbortController();
+    await Promise.race([watch.start(), sleep(WATCH_START_WAIT_MS, undefined, { signal: ac.signal }).catch(() => undefined)]);
+    ac.abort();
   }
 
   private startCron(): void {

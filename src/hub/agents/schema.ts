@@ -7,11 +7,13 @@ import { HealthCheckSpec, LimitsSpec, RestartSpec, Signal } from '../supervisor/
 export const MAX_INSTANCES = 64;
 
 /** When a new process counts as ready (for a reload): a line of stdout that contains the text, or `process.send('ready')` (PM2's wait_ready). */
-export const ReadySignal = Type.Union([
+const ReadySignalForms = Type.Union([
   Type.Object({ type: Type.Literal('stdout'), contains: Type.String({ minLength: 1, maxLength: 1000 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ipc') }, { additionalProperties: false }),
 ]);
-export type ReadySignal = Static<typeof ReadySignal>;
+export type ReadySignal = Static<typeof ReadySignalForms>;
+/** One of the forms, chosen by `type`, so an error speaks of that form (Ajv's discriminator). */
+export const ReadySignal = Type.Unsafe<ReadySignal>({ type: 'object', required: ['type'], discriminator: { propertyName: 'type' }, oneOf: ReadySignalForms.anyOf });
 
 const fields = {
   type: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'a label: script, bot, ai, server… (default process)' })),

@@ -23,8 +23,10 @@ import { POLL_ENTRIES_PER_SCAN, POLL_INTERVAL_MS, PollScan, type Root } from './
 export interface WatchSpec {
   /** Absolute paths (directories or files) to watch. */
   paths: string[];
-  /** Globs relative to each watched directory (picomatch syntax), beside the defaults node_modules/** and .git/** (at any depth). */
+  /** Globs (picomatch syntax), beside the defaults node_modules/** and .git/** (at any depth): without a slash a name at any depth, with one a path from `globBase`. */
   ignore: string[];
+  /** Where globs with a slash start (an agent's cwd, as PM2's ignore_watch); default: each watched directory. */
+  globBase?: string;
   /** Absolute paths never reported (the agent's own log folder). */
   ignorePaths: string[];
   /** A burst ends after this much quiet; default 1000 (0 = report each change at once). */
@@ -57,6 +59,7 @@ interface Pending {
 export class FileWatch {
   private readonly ignored: (relativePath: string) => boolean;
   private readonly ignorePaths: string[];
+  private readonly globBase: string | null;
   private roots: Root[] = [];
   /** inotify mode: every watched directory. */
   private readonly watchers = new Map<string, FSWatcher>();
@@ -81,6 +84,7 @@ export class FileWatch {
     const byName = picomatch(globs.filter((g) => !g.includes('/')), { dot: true });
     this.ignored = (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
     this.ignorePaths = spec.ignorePaths.map((p) => resolve(p));
+    this.globBase = spec.globBase === undefined ? null : resolve(spec.globBase);
   }
 
   /** Resolves once watching (a missing path is an onProblem message, not a throw). */
@@ -122,7 +126,7 @@ export class FileWatch {
   private skip(root: Root, path: string): boolean {
     if (this.underIgnoredPath(path)) return true;
     if (root.only !== null) return dirname(path) !== root.dir || !root.only.has(basename(path));
-    const rel = relative(root.dir, path);
+    const rel = relative(this.globBase !== null && (path === this.globBase || path.startsWith(this.globBase + sep)) ? this.globBase : root.dir, path);
     return rel !== '' && this.ignored(sep === '/' ? rel : rel.split(sep).join('/'));
   }
 
