@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { api, assertBuilt, exitOf, HUB_NODE_ID, ROOT, startHub, stopChild, stopHub, type Exit, type HubProc } from './hub-process.js';
 import { pm2DaemonPid, pm2Kill, pm2Start, PM2_BIN } from './pm2.js';
-import { argvOf, CLK_TCK, pidsNow, ppidOf, rssMiB, statOf, threadCpuSeconds, type Stat } from './proc.js';
+import { argvOf, CLK_TCK, killLeftoverSleeps, pidsNow, ppidOf, rssMiB, statOf, threadCpuSeconds, type Stat } from './proc.js';
 import { median, ratioRow, round, withTimeout, type Result } from './types.js';
 
 const AGENTS = 50;
@@ -393,13 +393,7 @@ export async function benchAgents(): Promise<Result> {
     }
     if (pm2Started) Object.assign(cleanup, await pm2Kill(pm2Home));
     // Our own markers only, and not a process that was there before this bench began.
-    const ours = new Set<string>(Object.values(MARK));
-    await sleep(500);
-    const leftovers = pidsNow().filter((pid) => {
-      const argv = argvOf(pid);
-      return !preexisting.has(pid) && argv?.length === 2 && basename(argv[0]!) === 'sleep' && ours.has(argv[1]!);
-    });
-    for (const pid of leftovers) process.kill(pid, 'SIGKILL');
+    const leftovers = await killLeftoverSleeps(preexisting, Object.values(MARK));
     cleanup.leftover_sleeps_killed = leftovers;
     let pgrep = '';
     try {

@@ -1,6 +1,7 @@
 /** What the benchmarks read of a process in /proc (Linux only): CPU ticks, memory, argv, parent. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 
 /** Clock ticks a second (`getconf CLK_TCK`), 100 when it cannot be read. */
 export const CLK_TCK = (() => {
@@ -92,4 +93,19 @@ export function pidsNow(): number[] {
     if (c >= 48 && c <= 57) out.push(Number(name));
   }
   return out;
+}
+
+/**
+ * `sleep <mark>` processes a bench started and left behind (not ones there before it began, in
+ * `preexisting`), killed after half a second for stragglers; their pids, for the details.
+ */
+export async function killLeftoverSleeps(preexisting: ReadonlySet<number>, marks: Iterable<string>): Promise<number[]> {
+  const ours = new Set(marks);
+  await new Promise((r) => setTimeout(r, 500));
+  const leftovers = pidsNow().filter((pid) => {
+    const argv = argvOf(pid);
+    return !preexisting.has(pid) && argv?.length === 2 && basename(argv[0]!) === 'sleep' && ours.has(argv[1]!);
+  });
+  for (const pid of leftovers) process.kill(pid, 'SIGKILL');
+  return leftovers;
 }

@@ -31,7 +31,7 @@ import { runInNewContext } from 'node:vm';
 import { FileWatch } from '../src/hub/supervisor/file-watch.js';
 import { api, assertBuilt, killChild, ROOT, spawnNode, startHub, stopHub, type Child, type HubProc } from './hub-process.js';
 import { pm2, pm2DaemonPid, pm2Kill, pm2Start, pm2Version } from './pm2.js';
-import { argvOf, pidsNow, ppidOf, rssMiB, threadCpuSeconds } from './proc.js';
+import { argvOf, killLeftoverSleeps, pidsNow, ppidOf, rssMiB, threadCpuSeconds } from './proc.js';
 import { absoluteRow, median, ratioRow, round, withTimeout, type Result, type Row } from './types.js';
 
 const TREE = { top: 20, mid: 25, files: 100 };
@@ -355,14 +355,8 @@ export async function benchWatch(): Promise<Result> {
       cleanup[`hub_${hub.pid}_stop`] = { code: s.code, signal: s.signal, ms: round(s.ms, 0), killed_after_timeout: s.killed };
     }
     for (const home of pm2Homes) cleanup[`pm2_${basename(home)}`] = await pm2Kill(home);
-    const ours = new Set<string>(Object.values(MARK));
-    await sleep(500);
-    const leftovers = pidsNow().filter((pid) => {
-      const argv = argvOf(pid);
-      return !preexisting.has(pid) && argv?.length === 2 && basename(argv[0]!) === 'sleep' && ours.has(argv[1]!);
-    });
-    for (const pid of leftovers) process.kill(pid, 'SIGKILL');
-    cleanup.leftover_sleeps_killed = leftovers;
+    // Our own markers only, and not a process that was there before this bench began.
+    cleanup.leftover_sleeps_killed = await killLeftoverSleeps(preexisting, Object.values(MARK));
     rmSync(tmp, { recursive: true, force: true });
     details.cleanup = cleanup;
     process.stderr.write(`bench: watch cleanup: ${JSON.stringify(cleanup)}\n`);
