@@ -247,6 +247,10 @@ export class Hub {
         get devices() {
           return ready().devices;
         },
+        get agents() {
+          return ready().agents;
+        },
+        latestMetrics: () => this.metrics?.latest ?? null,
         uploadsDir,
       },
       s.httpHost,

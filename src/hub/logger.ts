@@ -1,5 +1,9 @@
-/** pino, with secrets kept out: redacted fields, and errors without the SQL parameters they carry. */
+/**
+ * pino, with secrets kept out: redacted fields, and errors without the SQL parameters they carry.
+ * JSON lines, or pretty lines for a person at a terminal.
+ */
 import { pino } from 'pino';
+import type { LogFormat } from './config/settings.js';
 import type { LogLevel } from './config/types.js';
 
 export type Logger = pino.Logger;
@@ -29,4 +33,17 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     },
     destination ?? pino.destination(1),
   );
+}
+
+/**
+ * Standard output as the log's destination: pretty on a terminal (or when asked), JSON lines
+ * otherwise, as pino users expect. Pretty is formatted in this thread, written synchronously: no
+ * worker thread, and the last lines before an exit are not lost. Redaction and the error serializer
+ * have run by then: the formatter sees what JSON would have held.
+ */
+export async function stdoutLog(format: LogFormat, isTTY = process.stdout.isTTY === true): Promise<pino.DestinationStream> {
+  if (format === 'json' || (format === 'auto' && !isTTY)) return pino.destination(1);
+  // Loaded only for a terminal: a hub in a service never carries it.
+  const { default: PinoPretty } = await import('pino-pretty');
+  return PinoPretty({ sync: true, destination: 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
 }

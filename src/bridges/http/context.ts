@@ -1,9 +1,11 @@
 /** What the HTTP bridge uses: the operation table for every operation, and the few core pieces its streams need. */
 import type { EventBus } from '../../hub/events.js';
+import type { AgentManager } from '../../hub/agents/manager.js';
 import type { DeviceManager } from '../../hub/devices/manager.js';
 import type { HubInfo } from '../../hub/info.js';
 import type { JobManager } from '../../hub/jobs/manager.js';
 import type { Logger } from '../../hub/logger.js';
+import type { HostMetrics } from '../../hub/metrics/types.js';
 import type { OperationTable } from '../../hub/operations/table.js';
 import type { Authenticator } from '../../hub/users/types.js';
 
@@ -15,6 +17,9 @@ export interface ApiContext {
   info(): HubInfo;
   jobs: JobManager;
   devices: DeviceManager;
+  agents: AgentManager;
+  /** The latest host sample, null before the first. */
+  latestMetrics(): HostMetrics | null;
   /** Where uploaded files wait until they are sent. */
   uploadsDir: string;
 }

@@ -19,11 +19,13 @@ import { eventRoutes } from './routes/events.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { jobOutputRoutes } from './routes/job-output.js';
 import { deviceStreamRoutes } from './routes/device-streams.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { livenessRoutes } from './routes/liveness.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
-/** The routes that are streams, not operations. A new one is one file in routes/ plus one line here. */
-const STREAMS: RoutePlugin[] = [eventRoutes, eventStreamRoutes, jobOutputRoutes, deviceStreamRoutes];
+/** The routes beside the table (streams, liveness). A new one is one file in routes/ plus one line here. */
+const STREAMS: RoutePlugin[] = [eventRoutes, eventStreamRoutes, jobOutputRoutes, deviceStreamRoutes, livenessRoutes, metricsRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -54,7 +56,7 @@ export class HttpServer implements Extension {
     });
     await app.register(swagger, {
       openapi: {
-        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health and POST /api/auth/login needs Authorization: Bearer <token>: the admin token, a session token from POST /api/auth/login, or a personal API token. Each operation names the role it needs (viewer, operator, admin); a refusal is 403 naming it. Every JSON operation but those that answer a secret is also the MQTT bridge path its description names.' },
+        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health, GET /api/health/live and POST /api/auth/login needs Authorization: Bearer <token>: the admin token, a session token from POST /api/auth/login, or a personal API token. Each operation names the role it needs (viewer, operator, admin); a refusal is 403 naming it. Every JSON operation but those that answer a secret is also the MQTT bridge path its description names.' },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
         security: [{ bearer: [] }],
       },

@@ -2,7 +2,7 @@
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../../hub/config/load.js';
-import { createLogger } from '../../hub/logger.js';
+import { createLogger, stdoutLog } from '../../hub/logger.js';
 import { redactUrl } from '../../hub/url-secrets.js';
 
 /**
@@ -80,7 +80,7 @@ export function registerStart(program: Command): void {
     .action(async (flags: StartFlags) => {
       keepYoungGenerationSmall();
       const config = configFrom(flags);
-      const logger = createLogger(config.settings.logLevel);
+      const logger = createLogger(config.settings.logLevel, await stdoutLog(config.settings.logFormat));
       // Loaded here, not at the top: every other command only talks to a running hub's API.
       const { Hub } = await import('../../hub/hub.js');
       const hub = orExit2(() => new Hub(config, logger));

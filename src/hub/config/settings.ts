@@ -32,7 +32,12 @@ export interface Settings {
   /** Where `port: true` agents (and apps) get their PORT from, both ends included. */
   portRange: PortRange;
   logLevel: LogLevel;
+  /** How the hub's log is written: pretty lines on a terminal, JSON lines otherwise (auto). */
+  logFormat: LogFormat;
 }
+
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface PortRange {
   first: number;
@@ -84,6 +89,12 @@ const logLevel: Parser<LogLevel> = (raw) => {
   const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
   if (!level) throw new Error(`"${raw}" is not a log level (${LOG_LEVELS.join(', ')})`);
   return level;
+};
+
+const logFormat: Parser<LogFormat> = (raw) => {
+  const format = LOG_FORMATS.find((f) => f === raw.toLowerCase());
+  if (!format) throw new Error(`"${raw}" is not a log format (${LOG_FORMATS.join(', ')})`);
+  return format;
 };
 
 const slug: Parser<string> = (raw) => {
@@ -159,6 +170,7 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'agentLogFiles', name: 'agent_log_files', parse: count, fallback: () => 5 }),
   spec({ key: 'portRange', name: 'port_range', flag: '--port-range', parse: portRange, fallback: () => ({ first: 8100, last: 8999 }) }),
   spec({ key: 'logLevel', name: 'log_level', flag: '--log-level', parse: logLevel, fallback: () => 'info' }),
+  spec({ key: 'logFormat', name: 'log_format', parse: logFormat, fallback: () => 'auto' }),
 ];
 
 export const envName = (s: AnySpec): string => s.env ?? `HEARTH_${s.name.toUpperCase()}`;
