@@ -212,7 +212,6 @@ export async function benchAgents(): Promise<Result> {
   const pm2Home = mkdtempSync(join(tmpdir(), 'pm2-bench-agents-'));
   let hub: HubProc | null = null;
   let pm2Started = false;
-  let pm2Pid: number | null = null;
   let client: MqttClient | null = null;
   // Node processes started for scale (not baselines); whatever still runs is stopped in `finally`.
   const helpers = new Set<{ proc: ChildProcess; exited: Promise<Exit> }>();
@@ -252,8 +251,7 @@ export async function benchAgents(): Promise<Result> {
       Array.from({ length: AGENTS }, (_, i) => ({ name: `idle_${i}`, script: sleepPath, args: [MARK.idle], interpreter: 'none', autorestart: true })),
     );
     details.pm2_start_50_ms = round(performance.now() - t, 0);
-    pm2Pid = pm2DaemonPid(pm2Home);
-    const daemon = pm2Pid;
+    const daemon = pm2DaemonPid(pm2Home);
     const daemonName = (argvOf(daemon) ?? []).join(' ').trim();
     details.pm2_daemon = daemonName;
 

@@ -8,7 +8,7 @@ import type { WatchSpec } from '../supervisor/file-watch.js';
 import { checkSchedule } from '../tasks/schedule.js';
 import type { AgentDefinition } from './instance.js';
 
-export const WATCH_DEBOUNCE_MS = 1000;
+const WATCH_DEBOUNCE_MS = 1000;
 
 /** Throws a HubError (400) saying what is wrong; changes nothing. */
 export function checkDefinition(def: AgentDefinition): void {

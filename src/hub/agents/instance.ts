@@ -130,11 +130,13 @@ export class AgentInstance {
       return { ready: true, detail: 'started' };
     }
     const def = this.deps.definition();
+    // One spec for the check (programSpec copies the hub's environment each time).
+    const spec = this.spec;
     const wait = new ReadyWait({
       signal: def.ready_signal,
       check: def.health_check,
       timeoutS: def.ready_timeout_s ?? READY_TIMEOUT_S,
-      checkDeps: { mqtt: this.deps.mqtt, cwd: this.spec.cwd, env: this.spec.env, port: this.port },
+      checkDeps: { mqtt: this.deps.mqtt, cwd: spec.cwd, env: spec.env, port: this.port },
       ...(this.port === undefined ? {} : { port: this.port }),
       listens: groupListensOn,
     });
