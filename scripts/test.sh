@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the integration tests run for real: command -> package.
-declare -A PEERS=( [mosquitto]=mosquitto [pg_ctlcluster]=postgresql [socat]=socat )
+declare -A PEERS=( [mosquitto]=mosquitto [pg_ctlcluster]=postgresql [socat]=socat [jq]=jq [curl]=curl [systemd-analyze]=systemd )
 missing=()
 for cmd in "${!PEERS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PEERS[$cmd]}")

@@ -16,6 +16,7 @@ import type { Action, ActionDeps, ActionOutcome } from '../src/hub/tasks/actions
 import type { JobHandle } from '../src/hub/jobs/types.js';
 import type { MqttAccess } from '../src/hub/mqtt-access.js';
 import { conflict, notFound } from '../src/hub/errors.js';
+import { offBridge } from './helpers/ha-bridge.js';
 
 /** Our JobHandle, in memory: records everything an action reports. */
 class MemoryJob implements JobHandle {
@@ -97,7 +98,8 @@ class StandInAgents {
 function world(): { mqtt: RecordingMqtt; agents: StandInAgents; deps: Omit<ActionDeps, 'run'> } {
   const mqtt = new RecordingMqtt();
   const agents = new StandInAgents();
-  return { mqtt, agents, deps: { mqtt, agents } };
+  // Home Assistant is not configured here: test/ha-bridge.test.ts runs the action against one.
+  return { mqtt, agents, deps: { mqtt, agents, ha: offBridge() } };
 }
 
 /** Runs an action (parsed first, as the edge would) with a fresh job. */
@@ -192,19 +194,23 @@ describe('command action', { concurrency: true }, () => {
     assert.deepEqual(file.outcome, { ok: false, error: `cannot start sh: ${join(dir, 'file')} is not a directory` });
   });
 
-  it('runs in cwd with env over the hub\'s own (without the hub\'s HEARTH_ settings)', async () => {
+  it('runs in cwd with env over the hub\'s own (without the hub\'s HEARTH_ settings and the Supervisor\'s token)', async () => {
     const dir = tempDir();
     process.env.HEARTH_ACTIONS_TEST = 'secret';
-    onCleanup(() => delete process.env.HEARTH_ACTIONS_TEST);
+    process.env.SUPERVISOR_TOKEN = 'supervisor-secret';
+    onCleanup(() => {
+      delete process.env.HEARTH_ACTIONS_TEST;
+      delete process.env.SUPERVISOR_TOKEN;
+    });
     const { outcome, job } = await run({
       type: 'command',
       command: 'sh',
-      args: ['-c', 'pwd; printf "%s|%s|%s" "$GREETING" "${HEARTH_ACTIONS_TEST-unset}" "${PATH:+has path}"'],
+      args: ['-c', 'pwd; printf "%s|%s|%s|%s" "$GREETING" "${HEARTH_ACTIONS_TEST-unset}" "${SUPERVISOR_TOKEN-unset}" "${PATH:+has path}"'],
       cwd: dir,
       env: { GREETING: 'hi there' },
     });
     assert.equal(outcome.ok, true, outcome.error);
-    assert.equal(job.text('stdout'), `${dir}\nhi there|unset|has path`);
+    assert.equal(job.text('stdout'), `${dir}\nhi there|unset|unset|has path`);
   });
 
   it('keeps shell metacharacters in args literal (no shell)', async () => {
@@ -528,13 +534,14 @@ describe('parseAction', () => {
   };
 
   it('knows the registered types', () => {
-    assert.deepEqual(ACTION_TYPES.map((t) => t.type), ['command', 'agent', 'http', 'mqtt', 'workflow']);
+    assert.deepEqual(ACTION_TYPES.map((t) => t.type), ['command', 'agent', 'http', 'mqtt', 'workflow', 'ha_service']);
     const good: Action[] = [
       { type: 'command', command: 'backup.sh', args: ['--all'], cwd: '/tmp', env: { A: '1' } },
       { type: 'agent', agent: 'web', do: 'restart' },
       { type: 'http', method: 'POST', url: 'https://example.com/hook', headers: { Authorization: 'Bearer x' }, body: { a: 1 }, expect_status: 204 },
       { type: 'mqtt', topic: 'home/x', payload: 'ON', retain: true, qos: 2 },
       { type: 'workflow', steps: [{ type: 'mqtt', topic: 'a', payload: 1 }, { type: 'workflow', steps: [{ type: 'agent', agent: 'bot', do: 'stop' }] }] },
+      { type: 'ha_service', service: 'light.turn_on', target: { entity_id: ['light.a', 'light.b'], area_id: 'kitchen' }, data: { brightness_pct: 50 }, return_response: false },
     ];
     for (const a of good) assert.deepEqual(parseAction(a, deps), { ok: true, value: a });
   });
@@ -542,8 +549,8 @@ describe('parseAction', () => {
   it('names what is wrong, from "action" down', () => {
     assert.equal(error('backup'), 'action: must be object');
     assert.equal(error({ command: 'x' }), 'action: missing field "type"');
-    assert.equal(error({ type: 'app', id: 'x' }), 'action.type: must be one of command, agent, http, mqtt, workflow');
-    assert.equal(error({ type: 7 }), 'action.type: must be one of command, agent, http, mqtt, workflow');
+    assert.equal(error({ type: 'app', id: 'x' }), 'action.type: must be one of command, agent, http, mqtt, workflow, ha_service');
+    assert.equal(error({ type: 7 }), 'action.type: must be one of command, agent, http, mqtt, workflow, ha_service');
     assert.equal(error({ type: 'command' }), 'action: missing field "command"');
     assert.equal(error({ type: 'command', command: 'x', shell: true }), 'action: unknown field "shell"');
     assert.equal(error({ type: 'command', command: 'x', args: 'a b' }), 'action.args: must be array');
@@ -564,6 +571,10 @@ describe('parseAction', () => {
     assert.equal(error({ type: 'mqtt', topic: 'a', payload: null }), 'action.payload: must be a string, a number, a boolean, an object or an array');
     assert.equal(error({ type: 'mqtt', topic: 'a', payload: 'x', qos: 3 }), 'action.qos: must be one of 0, 1, 2');
     assert.equal(error({ type: 'workflow', steps: [] }), 'action.steps: must NOT have fewer than 1 items');
+    assert.equal(error({ type: 'ha_service' }), 'action: missing field "service"');
+    assert.match(error({ type: 'ha_service', service: 'turn_on' }), /^action\.service: must match pattern/);
+    assert.equal(error({ type: 'ha_service', service: 'light.turn_on', target: { entity: 'light.a' } }), 'action.target: unknown field "entity"');
+    assert.equal(error({ type: 'ha_service', service: 'light.turn_on', data: [1] }), 'action.data: must be object');
     assert.equal(error({ type: 'workflow', steps: Array.from({ length: 51 }, () => ({ type: 'mqtt', topic: 'a', payload: 'x' })) }), 'action.steps: must NOT have more than 50 items');
   });
 
@@ -571,7 +582,7 @@ describe('parseAction', () => {
     const ok = { type: 'mqtt', topic: 'a', payload: 'x' };
     assert.equal(error({ type: 'workflow', steps: [ok, 'x'] }), 'action.steps.1: must be object');
     assert.equal(error({ type: 'workflow', steps: [ok, ok, { type: 'command' }] }), 'action.steps.2: missing field "command"');
-    assert.equal(error({ type: 'workflow', steps: [{ type: 'nope' }] }), 'action.steps.0.type: must be one of command, agent, http, mqtt, workflow');
+    assert.equal(error({ type: 'workflow', steps: [{ type: 'nope' }] }), 'action.steps.0.type: must be one of command, agent, http, mqtt, workflow, ha_service');
     assert.equal(error({ type: 'workflow', steps: [ok, { type: 'mqtt', topic: 'a', payload: 'x', qos: 5 }] }), 'action.steps.1.qos: must be one of 0, 1, 2');
     assert.equal(
       error({ type: 'workflow', steps: [ok, { type: 'workflow', steps: [ok, { type: 'command', command: 'x', args: [1] }] }] }),
@@ -596,7 +607,7 @@ describe('runAction', () => {
     const { deps } = world();
     assert.deepEqual(await runAction({ type: 'app', id: 'x' }, new MemoryJob(), deps), {
       ok: false,
-      error: 'action.type: must be one of command, agent, http, mqtt, workflow',
+      error: 'action.type: must be one of command, agent, http, mqtt, workflow, ha_service',
     });
     assert.deepEqual(await runAction({ type: 'command' }, new MemoryJob(), deps), { ok: false, error: 'action: missing field "command"' });
   });

@@ -190,7 +190,7 @@ describe('agents', () => {
       ['POST', '/api/agents', { name: 'x' }, 400, /missing field "command"/],
       ['POST', '/api/agents', { name: 'x', command: 'sleep', args: 'not-a-list' }, 400, /args/],
       ['POST', '/api/agents', { name: 'x', command: 'sleep', restart: { policy: 'sometimes' } }, 400, /restart\.policy/],
-      ['POST', '/api/agents', { name: 'x', command: 'sleep', health_check: { type: 'ping' } }, 400, /health_check\.type: must be one of http, tcp, command, mqtt/],
+      ['POST', '/api/agents', { name: 'x', command: 'sleep', health_check: { type: 'ping' } }, 400, /health_check\.type: must be one of http, tcp, command, mqtt, ha_entity/],
       ['POST', '/api/agents', { name: 'x', command: 'sleep', health_check: { type: 'http' } }, 400, /health_check: missing field "url"/],
       ['POST', '/api/agents', { name: 'x', command: 'sleep', stop_signal: 'SIGFOO' }, 400, /stop_signal/],
       ['POST', '/api/agents', { name: 'x', command: 'sleep', bogus: 1 }, 400, /unknown field "bogus"/],

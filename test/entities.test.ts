@@ -39,7 +39,7 @@ function metrics(over: Partial<HostMetrics> = {}): HostMetrics {
 }
 
 function hubState(over: Partial<HubState> = {}): HubState {
-  return { version: '1.2.3', log_level: 'info', metrics: metrics(), counts: { agent: 3, task: 5, device: 1 }, problems: [], ...over };
+  return { version: '1.2.3', log_level: 'info', metrics: metrics(), counts: { agent: 3, task: 5, device: 1 }, problems: [], home_assistant: 'connected', ...over };
 }
 
 const view = (state: HubState = hubState()): ThingView => hubEntities(ctx, 'hub', state);
@@ -123,6 +123,7 @@ describe('hub discovery message', () => {
     assert.equal(read('network_rx'), m.network_rx_bytes_per_s);
     assert.deepEqual([read('agents'), read('tasks'), read('devices')], [3, 5, 1]);
     assert.equal(read('problem'), false);
+    assert.equal(read('home_assistant'), 'connected');
     assert.equal(v.state.cpu_percent, 12.5);
     assert.equal(v.state.booted_at, '2025-05-30T08:15:00.000Z');
     assert.deepEqual(v.state.disk, { '/': 61, '/mnt/data': 25.3 });

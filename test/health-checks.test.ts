@@ -7,6 +7,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onCleanup } from './helpers/cleanup.js';
+import { offBridge } from './helpers/ha-bridge.js';
 import { tempDir } from './helpers/tmp.js';
 import { positivePid, until, untilTrue } from './helpers/wait.js';
 import { HealthCheck, type CheckResult, type HealthCheckDeps } from '../src/hub/supervisor/health-checks.js';
@@ -51,7 +52,7 @@ class MemoryMqtt extends EventEmitter implements MqttAccess {
 const noMqtt = new MemoryMqtt();
 
 /** A started check and the verdicts it gave, stopped when the file ends. */
-function run(spec: HealthCheckSpec, deps: HealthCheckDeps = { mqtt: noMqtt }): { check: HealthCheck; results: CheckResult[]; next: (n?: number) => Promise<CheckResult> } {
+function run(spec: HealthCheckSpec, deps: HealthCheckDeps = { mqtt: noMqtt, ha: offBridge() }): { check: HealthCheck; results: CheckResult[]; next: (n?: number) => Promise<CheckResult> } {
   const check = new HealthCheck(spec, deps);
   const results: CheckResult[] = [];
   check.start((r) => results.push(r));
@@ -211,7 +212,7 @@ describe('health checks', { concurrency: true }, () => {
       const dir = tempDir();
       const r = await run(
         { type: 'command', command: 'sh', args: ['-c', 'test "$PWD" = "$WANT" && test "$1" = "a;b *"', 'sh', 'a;b *'], interval_s: 1, timeout_s: 2 },
-        { mqtt: noMqtt, cwd: dir, env: { WANT: dir } },
+        { mqtt: noMqtt, ha: offBridge(), cwd: dir, env: { WANT: dir } },
       ).next();
       assert.equal(r.ok, true, r.detail);
     });
@@ -265,7 +266,7 @@ describe('health checks', { concurrency: true }, () => {
       const beat = setInterval(() => void mqtt.publish(topic, 'alive'), 200);
       onCleanup(() => clearInterval(beat));
 
-      const { check, next } = run({ type: 'mqtt', topic, interval_s: 1, timeout_s: 0.5 }, { mqtt });
+      const { check, next } = run({ type: 'mqtt', topic, interval_s: 1, timeout_s: 0.5 }, { mqtt, ha: offBridge() });
       assert.equal(mqtt.subscribers, 1);
       const first = await next();
       assert.equal(first.ok, true, first.detail);
@@ -283,7 +284,7 @@ describe('health checks', { concurrency: true }, () => {
     it('gives its first verdict after interval_s, not at the early first check of the other types', async () => {
       const mqtt = new MemoryMqtt();
       const topic = 'agents/late/heartbeat';
-      const { check, next } = run({ type: 'mqtt', topic, interval_s: 3, timeout_s: 0.5 }, { mqtt });
+      const { check, next } = run({ type: 'mqtt', topic, interval_s: 3, timeout_s: 0.5 }, { mqtt, ha: offBridge() });
       // The first heartbeat comes after the 2 s an early check would wait and before interval_s: a
       // first verdict any earlier would be a failure. Timers fire in order, so load cannot reorder it.
       const late = setTimeout(() => void mqtt.publish(topic, 'alive'), 2200);
@@ -295,7 +296,7 @@ describe('health checks', { concurrency: true }, () => {
 
     it('fails with no heartbeat at all, and gives no verdict while the hub has no MQTT', async () => {
       const mqtt = new MemoryMqtt();
-      const { check, results, next } = run({ type: 'mqtt', topic: 'silent', interval_s: 1, timeout_s: 0.5 }, { mqtt });
+      const { check, results, next } = run({ type: 'mqtt', topic: 'silent', interval_s: 1, timeout_s: 0.5 }, { mqtt, ha: offBridge() });
       const r = await next();
       assert.deepEqual([r.ok, r.detail], [false, 'no heartbeat on silent yet']);
 

@@ -61,6 +61,9 @@ describe('GET /metrics (Prometheus)', () => {
     const odd = await h.api<{ id: string }>('POST', '/api/agents', { name: 'a "b" \\ c', command: 'sleep', args: ['60'], autostart: false });
     assert.equal(odd.status, 201, JSON.stringify(odd.body));
     await until('runner running', () => h.api<{ status: string }>('GET', '/api/agents/runner'), (r) => r.body.status === 'running');
+    assert.equal((await h.api('POST', '/api/tasks', { name: 'once', action: { type: 'command', command: 'true' } })).status, 201);
+    await h.api('POST', '/api/tasks/once/run');
+    await until('its job done', () => h.api<Array<{ status: string }>>('GET', '/api/jobs?task_id=once'), (r) => r.body[0]?.status === 'succeeded');
   });
   after(() => h.stop());
 
@@ -89,6 +92,10 @@ describe('GET /metrics (Prometheus)', () => {
     assert.equal(value(page, 'hearth_host_memory_total_bytes'), host.memory_total_bytes);
     assert.equal(value(page, 'hearth_jobs_running{kind="task"}'), 0);
     assert.equal(value(page, 'hearth_mqtt_connected{mode="embedded"}'), 1);
+    assert.deepEqual([value(page, 'hearth_jobs{status="succeeded"}'), value(page, 'hearth_jobs{status="failed"}')], [1, 0]);
+    // The hub's own client is the only one signed in.
+    assert.equal(value(page, 'hearth_mqtt_broker_clients'), 1);
+    assert.equal(value(page, 'hearth_home_assistant_connected{state="off"}'), 0);
   });
 
   it('is behind the API auth: a viewer token reads it, no token or a wrong one is 401', async () => {

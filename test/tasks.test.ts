@@ -51,7 +51,7 @@ describe('tasks and jobs', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ name: 'x', schedule: '61 * * * *', action: { type: 'command', command: 'true' } }, /schedule: "61 \* \* \* \*" is not a valid cron expression/],
       [{ name: 'x', schedule: '* * * * *', timezone: 'Mars/Olympus', action: { type: 'command', command: 'true' } }, /timezone: "Mars\/Olympus" is not an IANA time zone/],
-      [{ name: 'x', action: { type: 'teleport' } }, /action\.type: must be one of command, agent, http, mqtt, workflow/],
+      [{ name: 'x', action: { type: 'teleport' } }, /action\.type: must be one of command, agent, http, mqtt, workflow, ha_service/],
       [{ name: 'x', action: { type: 'command' } }, /action: missing field "command"/],
       [{ name: 'x', action: { type: 'agent', agent: 'ghost', do: 'start' } }, /no agent "ghost"/],
       [{ name: 'x', action: { type: 'workflow', steps: [{ type: 'command', command: 'true' }, { type: 'mqtt' }] } }, /steps\.1|step 2|steps\[1\]/],

@@ -1,5 +1,6 @@
 /** The hub itself as a Home Assistant device: host metrics, counts, problem, log level, restart. */
 import { LOG_LEVELS } from '../hub/config/types.js';
+import { HA_STATES } from '../hub/ha-types.js';
 import type { HubState } from '../hub/thing-types.js';
 import { COUNTED_KINDS } from '../hub/thing-types.js';
 import { component, hubDeviceId, valueOf } from './discovery.js';
@@ -110,6 +111,14 @@ export const hubEntities: EntityModule<HubState> = (ctx, _id, hub) => {
     json_attributes_topic: `${ctx.base}/metrics`,
     json_attributes_template: '{{ {"problems": value_json.problems} | tojson }}',
   });
+  c.home_assistant = component(dev, 'home_assistant', 'sensor', {
+    name: 'Home Assistant link',
+    device_class: 'enum',
+    options: [...HA_STATES],
+    entity_category: 'diagnostic',
+    icon: 'mdi:home-assistant',
+    value_template: valueOf('home_assistant'),
+  });
   c.log_level = component(dev, 'log_level', 'select', {
     name: 'Log level',
     entity_category: 'config',
@@ -145,6 +154,7 @@ export const hubEntities: EntityModule<HubState> = (ctx, _id, hub) => {
     booted_at: m.booted_at,
     problem: hub.problems.length > 0,
     problems: hub.problems,
+    home_assistant: hub.home_assistant,
   };
   for (const kind of COUNTED_KINDS) state[`${kind}s`] = hub.counts[kind];
 

@@ -1,6 +1,7 @@
 /** The hub's events: what managers tell the bridges (and the API's WebSockets) through the bus. */
 import { TypedBus, type ListenerErrors } from './bus.js';
 import type { FieldValue } from './devices/protocol.js';
+import type { HaStatus } from './ha-types.js';
 import type { JobView } from './jobs/types.js';
 import type { HostMetrics } from './metrics/types.js';
 import type { ThingChange, ThingRef } from './thing-types.js';
@@ -31,6 +32,8 @@ export interface BusEvents {
   'device.telemetry': { id: string; values: Record<string, FieldValue>; at: number };
   /** A device the user had deleted in Home Assistant is to be published again. */
   'discovery.shown': { device_id: string };
+  /** The Home Assistant bridge connected, lost its connection, was refused… */
+  'homeassistant.status': HaStatus;
 }
 
 export type BusEventName = keyof BusEvents;
@@ -44,6 +47,7 @@ const ANY_EVENTS: Record<BusEventName, true> = {
   'settings.changed': true,
   'mqtt.connection': true,
   'discovery.shown': true,
+  'homeassistant.status': true,
   'log.line': true,
   'job.changed': true,
   'thing.event': true,

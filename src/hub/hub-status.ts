@@ -1,7 +1,8 @@
-/** Keeps the hub's own thing up to date: latest metrics, counts per kind, problems, log level. */
+/** Keeps the hub's own thing up to date: latest metrics, counts per kind, problems, log level, Home Assistant's link. */
 import type { EventBus } from './events.js';
 import type { Extension } from './extension.js';
 import { EndOfTurn } from './kinds/end-of-turn.js';
+import type { HaState } from './ha-types.js';
 import type { HostMetrics } from './metrics/types.js';
 import { COUNTED_KINDS, type CountedKind } from './thing-types.js';
 import { type ThingRegistry } from './things.js';
@@ -9,6 +10,7 @@ import { type ThingRegistry } from './things.js';
 export class HubStatus implements Extension {
   readonly name = 'hub-status';
   private metrics: HostMetrics | null = null;
+  private homeAssistant: HaState = 'off';
   private offs: Array<() => void> = [];
   /** Many things changing in one turn (a sample of 50 agents) make one refresh, not 50. */
   private readonly changed = new EndOfTurn<'things'>(() => this.refresh());
@@ -34,6 +36,10 @@ export class HubStatus implements Extension {
         if (t.kind !== 'hub') this.changed.add('things');
       }),
       this.bus.on('settings.changed', () => this.refresh()),
+      this.bus.on('homeassistant.status', (s) => {
+        this.homeAssistant = s.state;
+        this.refresh();
+      }),
     ];
   }
 
@@ -50,7 +56,7 @@ export class HubStatus implements Extension {
     if (!this.metrics) return;
     const problems = this.things.problems();
     const prev = this.things.get('hub', this.nodeId);
-    const state = { version: this.version, log_level: this.logLevel(), metrics: this.metrics, counts: this.counts(), problems };
+    const state = { version: this.version, log_level: this.logLevel(), metrics: this.metrics, counts: this.counts(), problems, home_assistant: this.homeAssistant };
     // Metrics samples always publish; other refreshes only when something the hub shows changed.
     if (prev && prev.metrics === state.metrics && JSON.stringify(prev) === JSON.stringify(state)) return;
     this.things.upsert('hub', this.nodeId, state);

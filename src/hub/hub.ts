@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { listPorts, TRANSPORTS } from '../bridges/devices/index.js';
+import { HomeAssistantBridge } from '../bridges/homeassistant/bridge.js';
 import { HttpServer } from '../bridges/http/server.js';
 import { MqttBridge } from '../bridges/mqtt/bridge.js';
 import { AgentManager } from './agents/manager.js';
@@ -64,6 +65,7 @@ export class Hub {
   private extensions: Extension[] = [];
   private http: HttpServer | null = null;
   private mqtt: MqttBridge | null = null;
+  private ha: HomeAssistantBridge | null = null;
   private metrics: MetricsSampler | null = null;
   private hubStatus: HubStatus | null = null;
   private agents: AgentManager | null = null;
@@ -192,11 +194,13 @@ export class Hub {
       info: () => this.info(),
       auth: this.auth,
     });
+    this.ha = new HomeAssistantBridge({ settings: s, env: process.env, bus: this.bus, logger: this.logger.child({ component: 'home-assistant' }) });
     this.agents = new AgentManager({
       db: this.db,
       bus: this.bus,
       things: this.things,
       mqtt: this.mqtt,
+      ha: this.ha,
       logger: this.logger.child({ component: 'agents' }),
       dataDir: s.dataDir,
       logLimits: { maxBytes: Math.round(s.agentLogMaxMb * 1024 * 1024), files: s.agentLogFiles },
@@ -213,6 +217,7 @@ export class Hub {
       things: this.things,
       logger: this.logger.child({ component: 'tasks' }),
       mqtt: this.mqtt,
+      ha: this.ha,
       jobs: this.jobs,
       agents: this.agents,
       declared: { bodies: this.declaredTasks, created: fromYaml('task/create') },
@@ -251,7 +256,9 @@ export class Hub {
           return ready().agents;
         },
         latestMetrics: () => this.metrics?.latest ?? null,
+        brokerClients: () => this.mqtt?.brokerClients ?? null,
         uploadsDir,
+        ingress: { enabled: s.ingress, proxy: s.ingressProxy, roles: s.ingressRoles },
       },
       s.httpHost,
       s.httpPort,
@@ -264,7 +271,9 @@ export class Hub {
     // exists before it is published. MQTT connects last: at connect it clears the discovery of
     // things it does not know, and on stop `offline` is the first thing the world hears.
     // Jobs before tasks: interrupted jobs are marked before a catch-up run starts a new one.
-    this.extensions = [this.http, broker, this.hubStatus, this.metrics, this.agents, this.jobs, this.tasks, this.devices, this.mqtt];
+    // Home Assistant before the managers: what they subscribe to is sent as soon as it connects,
+    // and it stops after them, so the jobs they end are still reported.
+    this.extensions = [this.http, broker, this.hubStatus, this.metrics, this.ha, this.agents, this.jobs, this.tasks, this.devices, this.mqtt];
     const started: Extension[] = [];
     try {
       for (const ext of this.extensions) {
@@ -291,8 +300,9 @@ export class Hub {
     );
   }
 
-  /** Stops every extension and lets the data directory go. */
+  /** Stops every extension and lets the data directory go (after a restart under way has ended). */
   async stop(): Promise<void> {
+    await this.restarting?.catch(() => undefined);
     await this.stopExtensions();
     this.releaseLock();
   }
@@ -340,6 +350,7 @@ export class Hub {
       counts: this.hubStatus?.counts() ?? { agent: 0, task: 0, device: 0 },
       problems: this.things.problems(),
       broker: { ...broker, url: redactUrl(broker.url), connected: this.mqtt?.connected === true },
+      home_assistant: this.ha?.info ?? { state: 'off', since: this.startedAt.toISOString() },
       base_topic: `${s.baseTopic}/${s.nodeId}`,
       discovery_prefix: s.discoveryPrefix,
       database: describeDatabase({ dataDir: s.dataDir, url: s.databaseUrl }),

@@ -1,4 +1,5 @@
 /** What `info` answers on every interface (bridge/info, GET /api/info, `hearth status`). */
+import type { HaStatus } from './ha-types.js';
 import type { CountedKind } from './thing-types.js';
 
 export interface HubInfo {
@@ -10,6 +11,8 @@ export interface HubInfo {
   counts: Record<CountedKind, number>;
   problems: string[];
   broker: { mode: 'embedded' | 'external'; url: string; connected: boolean };
+  /** The Home Assistant WebSocket bridge. */
+  home_assistant: HaStatus;
   base_topic: string;
   discovery_prefix: string;
   database: string;

@@ -5,6 +5,7 @@
  */
 import type { AgentState } from './agents/state.js';
 import type { DeviceState } from './devices/state.js';
+import type { HaState } from './ha-types.js';
 import type { HostMetrics } from './metrics/types.js';
 import type { TaskState } from './tasks/state.js';
 
@@ -20,6 +21,8 @@ export interface HubState {
   counts: Record<CountedKind, number>;
   /** kind/id of every thing with a problem; the hub's problem sensor is on while any is. */
   problems: string[];
+  /** The Home Assistant WebSocket bridge's state. */
+  home_assistant: HaState;
 }
 
 export interface ThingStates {

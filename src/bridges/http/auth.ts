@@ -1,12 +1,14 @@
 /**
- * Who is calling, denied by default: every route needs a bearer credential (the admin token, a
- * session JWT or a personal API token) but those that say they are public (health, login) and the
- * API's documentation. Decided on the route Fastify matched, never on the raw URL (which could be
- * percent-encoded). The role each operation needs is checked by the operation table.
+ * Who is calling, denied by default: every route needs a credential but those that say they are
+ * public (health, login) and the API's documentation. A credential is a bearer one (the admin
+ * token, a session JWT or a personal API token) or, in the add-on, Home Assistant's ingress proxy
+ * naming its user (ingress.ts). Decided on the route Fastify matched, never on the raw URL (which
+ * could be percent-encoded). The role each operation needs is checked by the operation table.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Caller, Edge } from '../../hub/operations/context.js';
 import { CLI_AGENT, refusal, roleAllows, type Authenticator, type Principal, type Role } from '../../hub/users/types.js';
+import type { Ingress } from './ingress.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -58,15 +60,20 @@ export function callerOf(req: FastifyRequest): Caller {
   return { edge: edgeOf(req), principal: req.principal ?? PUBLIC_CALLER };
 }
 
-export function installAuth(app: FastifyInstance, auth: Authenticator): void {
+export function installAuth(app: FastifyInstance, auth: Authenticator, ingress: Ingress): void {
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (req, reply) => {
     // No route matched: the 404 answer gives nothing away.
     if (req.routeOptions.url === undefined || isPublic(req)) return;
     const given = presented(req);
-    if (given === undefined) return reply.code(401).send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
-    const principal = await auth.bearer(given);
-    if (!principal) return reply.code(401).send({ error: 'invalid token (unknown, revoked or expired)' });
+    // A bearer credential wins over ingress: it says whom the caller means to be (a wrong one is a
+    // 401, never the Home Assistant user instead). Other schemes are not credentials here: a
+    // reverse proxy's Basic auth in front of Home Assistant reaches the hub on every ingress request.
+    const principal = given === undefined ? ingress.principal(req) : await auth.bearer(given);
+    if (!principal) {
+      const why = given === undefined ? 'missing bearer token (Authorization: Bearer <token>)' : 'invalid token (unknown, revoked or expired)';
+      return reply.code(401).send({ error: why });
+    }
     req.principal = principal;
     const needed = req.routeOptions.config.role;
     if (needed && !roleAllows(principal.role, needed)) {

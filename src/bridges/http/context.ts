@@ -8,6 +8,7 @@ import type { Logger } from '../../hub/logger.js';
 import type { HostMetrics } from '../../hub/metrics/types.js';
 import type { OperationTable } from '../../hub/operations/table.js';
 import type { Authenticator } from '../../hub/users/types.js';
+import type { IngressSettings } from './ingress.js';
 
 export interface ApiContext {
   auth: Authenticator;
@@ -20,6 +21,10 @@ export interface ApiContext {
   agents: AgentManager;
   /** The latest host sample, null before the first. */
   latestMetrics(): HostMetrics | null;
+  /** The embedded broker's connected clients; null on an external broker. */
+  brokerClients(): number | null;
   /** Where uploaded files wait until they are sent. */
   uploadsDir: string;
+  /** Home Assistant ingress: whose user headers count (the add-on turns it on). */
+  ingress: IngressSettings;
 }

@@ -13,6 +13,7 @@ import { ajv, ajvText } from '../../hub/validate.js';
 import { installAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
+import { Ingress } from './ingress.js';
 import { operationRoutes } from './operation-routes.js';
 import { eventFanout } from './event-fanout.js';
 import { eventRoutes } from './routes/events.js';
@@ -54,20 +55,34 @@ export class HttpServer implements Extension {
       forceCloseConnections: true,
       logController: new LogController({ disableRequestLogging: true }),
     });
+    const ingress = new Ingress(this.ctx.ingress, this.ctx.logger.child({ component: 'ingress' }));
+    // Before the documentation's routes, so that its redirect gets the prefix too.
+    app.addHook('onSend', ingress.prefixRedirect);
     await app.register(swagger, {
       openapi: {
-        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health, GET /api/health/live and POST /api/auth/login needs Authorization: Bearer <token>: the admin token, a session token from POST /api/auth/login, or a personal API token. Each operation names the role it needs (viewer, operator, admin); a refusal is 403 naming it. Every JSON operation but those that answer a secret is also the MQTT bridge path its description names.' },
+        info: { title: 'Hearth API', version: this.version, description: 'Every route but GET /api/health, GET /api/health/live and POST /api/auth/login needs Authorization: Bearer <token>: the admin token, a session token from POST /api/auth/login, or a personal API token. In the Home Assistant add-on\'s panel (ingress), the Home Assistant user is the caller, with the role HEARTH_INGRESS_ROLES gives it. Each operation names the role it needs (viewer, operator, admin); a refusal is 403 naming it. Every JSON operation but those that answer a secret is also the MQTT bridge path its description names.' },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
         security: [{ bearer: [] }],
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      // Links relative to the page, not to the host's root: under ingress the page is at
+      // <X-Ingress-Path>/docs, and /docs/static/… would be Home Assistant's own path.
+      indexPrefix: '.',
+      // "Try it out" calls the server the document names: under ingress, the prefix (the host's root is Home Assistant's API).
+      transformSpecificationClone: false,
+      transformSpecification: (spec, req) => {
+        const prefix = ingress.prefix(req);
+        return prefix ? { ...spec, servers: [{ url: prefix }] } : spec;
+      },
+    });
     await app.register(websocket, { options: { maxPayload: BODY_LIMIT } });
     // Only routes that ask for it (login) are limited.
     await app.register(rateLimit, { global: false });
     // Bodies are validated as strictly as MQTT payloads; query strings and params are text.
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv : ajvText).compile(schema));
-    installAuth(app, this.ctx.auth);
+    installAuth(app, this.ctx.auth, ingress);
     installErrorHandling(app);
     await app.register(operationRoutes(this.ctx.operations));
     for (const routes of STREAMS) await app.register(async (scope) => routes(scope, this.ctx));

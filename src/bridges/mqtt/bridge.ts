@@ -63,6 +63,11 @@ export class MqttBridge implements Extension, MqttAccess {
     return this.conn?.connected === true;
   }
 
+  /** The embedded broker's connected clients; null on an external broker (its own to count). */
+  get brokerClients(): number | null {
+    return this.broker ? this.broker.clientCount : null;
+  }
+
   get brokerInfo(): { mode: 'embedded' | 'external'; url: string } {
     return { mode: this.d.settings.mqttUrl ? 'external' : 'embedded', url: this.brokerUrl };
   }

@@ -77,6 +77,11 @@ export class EmbeddedBroker {
   /** How often each user was disconnected: a sign-in checked before the latest change does not count. */
   private readonly userChanges = new Map<string, number>();
 
+  /** Clients connected now (the hub's own included); 0 when not listening. */
+  get clientCount(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
   constructor(private readonly o: BrokerOptions) {
     this.acl = new BrokerAcl(o.base, o.discoveryPrefix);
     this.limiter = new LoginLimiter(o.loginLimits);

@@ -1,8 +1,8 @@
-/** `hearth start`: runs the hub in the foreground until SIGTERM or SIGINT. */
+/** `hearth start`: runs the hub in the foreground until SIGTERM or SIGINT; SIGHUP restarts it in place. */
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../../hub/config/load.js';
-import { createLogger, stdoutLog } from '../../hub/logger.js';
+import { createLogger, stdoutLog, type Logger } from '../../hub/logger.js';
 import { redactUrl } from '../../hub/url-secrets.js';
 
 /**
@@ -63,6 +63,16 @@ function configFrom(flags: StartFlags): LoadedConfig {
   );
 }
 
+/** Said plainly, in the log and on stderr; a database's or a broker's error may quote its URL, password and all. */
+function sayFatal(logger: Logger, what: 'start' | 'restart', e: unknown): NodeJS.ErrnoException {
+  const err = e as NodeJS.ErrnoException;
+  const message = redactUrl(err.message);
+  logger.fatal({ err: { message, code: err.code } }, `the hub could not ${what}`);
+  logger.flush();
+  process.stderr.write(`hearth: could not ${what}: ${message}\n`);
+  return err;
+}
+
 export function registerStart(program: Command): void {
   program
     .command('start')
@@ -84,26 +94,47 @@ export function registerStart(program: Command): void {
       // Loaded here, not at the top: every other command only talks to a running hub's API.
       const { Hub } = await import('../../hub/hub.js');
       const hub = orExit2(() => new Hub(config, logger));
+      let started = false;
       let stopping = false;
+      let restarting: Promise<void> | null = null;
       const stop = async (signal: string): Promise<void> => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'stopping');
+        // A restart under way finishes first: stopping half-started extensions would leave some running.
+        await restarting;
         await hub.stop();
         logger.flush();
         process.exit(0);
       };
+      // SIGHUP is the Restart button (systemd's ExecReload, `docker kill -s HUP`): every extension
+      // stops and starts again in this process. Settings and hearth.yaml are not read again.
+      const restart = (): void => {
+        if (stopping) return;
+        if (!started) {
+          // The start under way is the fresh start a restart would give.
+          logger.info({ signal: 'SIGHUP' }, 'the hub is starting: nothing to restart');
+          return;
+        }
+        logger.info({ signal: 'SIGHUP', joining: restarting !== null }, 'restarting in place');
+        restarting ??= hub
+          .restart()
+          .catch((e: unknown) => {
+            // Half-stopped and unable to start again: better gone, so systemd or Docker starts it afresh.
+            sayFatal(logger, 'restart', e);
+            process.exit(1);
+          })
+          .finally(() => (restarting = null));
+      };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGHUP', restart);
       try {
         await hub.start();
+        started = true;
       } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        // A database's or a broker's error may quote its URL, password and all.
-        const message = redactUrl(err.message);
-        // Said plainly; a port in use or a data directory another hub holds is the user's to fix (exit 2).
-        logger.fatal({ err: { message, code: err.code } }, 'the hub could not start');
-        process.stderr.write(`hearth: could not start: ${message}\n`);
+        const err = sayFatal(logger, 'start', e);
+        // A port in use or a data directory another hub holds is the user's to fix (exit 2).
         process.exit(err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EBUSY' ? 2 : 1);
       }
     });

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../logger.js';
 import { groupListensOn } from '../ports/listening.js';
+import type { HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import { HealthCheck, type CheckResult } from '../supervisor/health-checks.js';
 import { MemoryWatch } from '../supervisor/limits.js';
@@ -52,6 +53,7 @@ export interface InstanceDeps {
   logsDir: string;
   logLimits: LogLimits;
   mqtt: MqttAccess;
+  ha: HaAccess;
   logger: Logger;
   definition: () => AgentDefinition;
   /** The agent's id, for the log. */
@@ -60,6 +62,8 @@ export interface InstanceDeps {
   marker: string;
   /** Whether a memory limit is the hub's to enforce (no cgroup): restart when over it. */
   restartOverMemory: () => boolean;
+  /** The kernel's count of OOM kills in the agent's cgroup, null without one. */
+  oomKills: () => number | null;
   changed: (inst: AgentInstance) => void;
   spawned: (inst: AgentInstance, pid: number) => void;
   line: (inst: AgentInstance, stream: Stream, line: string) => void;
@@ -75,6 +79,8 @@ export class AgentInstance {
   failures = 0;
   usage: Usage | null = null;
   private memoryWatch: MemoryWatch | null = null;
+  /** Why the last exit happened, when the kernel's OOM killer did it; until the next spawn. */
+  private oomExit: string | null = null;
   /** Set by abandonReplace(): the reload under way gives its new process up. */
   private abandoned = false;
 
@@ -92,6 +98,12 @@ export class AgentInstance {
 
   get program(): Program {
     return this.current;
+  }
+
+  /** The program's state, with an exit by the kernel's OOM killer said as such. */
+  get snapshot(): ProgramState {
+    const s = this.current.snapshot;
+    return this.oomExit && (s.reason === 'crashed' || s.reason === 'exited') ? { ...s, reason: this.oomExit } : s;
   }
 
   get spec(): ProgramSpec {
@@ -136,7 +148,7 @@ export class AgentInstance {
       signal: def.ready_signal,
       check: def.health_check,
       timeoutS: def.ready_timeout_s ?? READY_TIMEOUT_S,
-      checkDeps: { mqtt: this.deps.mqtt, cwd: spec.cwd, env: spec.env, port: this.port },
+      checkDeps: { mqtt: this.deps.mqtt, ha: this.deps.ha, cwd: spec.cwd, env: spec.env, port: this.port },
       ...(this.port === undefined ? {} : { port: this.port }),
       listens: groupListensOn,
     });
@@ -186,6 +198,7 @@ export class AgentInstance {
    * reports to `watch` (readiness) until it takes over, and the old one's stop is nobody's news.
    */
   private newProgram(initial: Partial<ProgramState>, watch?: (e: ReadyEvent) => void): Program {
+    let oomBefore: number | null = null;
     const p: Program = new Program(
       this.spec,
       {
@@ -200,7 +213,14 @@ export class AgentInstance {
         onMessage: (message) => {
           if (p !== this.current) watch?.({ message });
         },
-        onSpawn: (pid) => this.deps.spawned(this, pid),
+        onSpawn: (pid) => {
+          this.deps.spawned(this, pid);
+          oomBefore = this.deps.oomKills();
+          if (p === this.current) this.oomExit = null;
+        },
+        onExit: (code, signal) => {
+          if (p === this.current) this.oomExit = this.killedOverMemory(code, signal, oomBefore);
+        },
       },
       initial,
     );
@@ -210,6 +230,19 @@ export class AgentInstance {
   async close(): Promise<void> {
     this.stopCheck();
     await this.logs.close();
+  }
+
+  /**
+   * The OOM killer's SIGKILL (or a shell's 137 for its child) while the group's count of OOM kills
+   * grew: the kernel stopped it for its memory.
+   */
+  private killedOverMemory(code: number | null, signal: string | null, before: number | null): string | null {
+    if (before === null || !(signal === 'SIGKILL' || code === 137)) return null;
+    const now = this.deps.oomKills();
+    if (now === null || now <= before) return null;
+    const mb = this.deps.definition().limits?.memory_mb;
+    this.deps.logger.warn({ agent: this.deps.agent, instance: this.index, memory_mb: mb }, 'agent killed by the kernel: over its memory limit');
+    return `killed by the kernel: over its memory limit (memory_mb ${mb})`;
   }
 
   private applyLimits(): void {
@@ -222,7 +255,7 @@ export class AgentInstance {
     const spec = this.deps.definition().health_check;
     if (!spec) return;
     const ps = this.spec;
-    this.check = new HealthCheck(spec, { mqtt: this.deps.mqtt, cwd: ps.cwd, env: ps.env, port: this.port });
+    this.check = new HealthCheck(spec, { mqtt: this.deps.mqtt, ha: this.deps.ha, cwd: ps.cwd, env: ps.env, port: this.port });
     this.check.start((r) => {
       this.lastCheck = r;
       this.failures = r.ok ? 0 : this.failures + 1;

@@ -16,9 +16,10 @@ import { EndOfTurn } from '../kinds/end-of-turn.js';
 import { ThingRows } from '../kinds/thing-rows.js';
 import { ThingSet } from '../kinds/thing-set.js';
 import type { Logger } from '../logger.js';
+import type { HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
-import { CgroupLimits, enforcement } from '../supervisor/limits.js';
+import { CgroupLimits, enforcement, type CgroupDetection } from '../supervisor/limits.js';
 import type { LogLimits, Stream } from '../supervisor/log-files.js';
 import { stopGroup } from '../supervisor/process-group.js';
 import { groupsWithEnv, isSameProcess } from '../supervisor/procfs.js';
@@ -44,11 +45,13 @@ export interface AgentManagerDeps {
   bus: EventBus;
   things: ThingRegistry;
   mqtt: MqttAccess;
+  /** Home Assistant, for health checks that follow an entity. */
+  ha: HaAccess;
   logger: Logger;
   dataDir: string;
   logLimits: LogLimits;
   sampleIntervalS: number;
-  cgroup: { usable: boolean; path?: string };
+  cgroup: CgroupDetection;
   ports: AgentPorts;
   /** Agents from hearth.yaml: created when new, changed to match when they exist (by id). */
   declared: Declared<AgentCreate>;
@@ -80,6 +83,7 @@ export class AgentManager implements Extension {
     this.repo = d.db.getRepository(Agent);
     this.rows = new ThingRows(rowWriter(d.db), 'agent');
     this.cgroups = d.cgroup.usable && d.cgroup.path ? new CgroupLimits(d.cgroup.path) : null;
+    d.logger.info({ cgroup: d.cgroup.reason }, this.cgroups ? 'agents\' limits: enforced by the kernel' : 'agents\' limits: memory by restarts, CPU not enforced');
     this.sampler = new UsageSampler(() => this.agents.values(), d.sampleIntervalS, d.logger);
   }
 
@@ -111,6 +115,11 @@ export class AgentManager implements Extension {
       }),
     );
     this.agents.clear();
+    try {
+      this.cgroups?.releaseAll();
+    } catch (e) {
+      this.d.logger.warn({ err: (e as Error).message }, 'removing the agents\' empty cgroups failed');
+    }
   }
 
   list(): AgentView[] {
@@ -347,10 +356,12 @@ export class AgentManager implements Extension {
       logsDir: this.logsDir,
       logLimits: this.d.logLimits,
       mqtt: this.d.mqtt,
+      ha: this.d.ha,
       logger: this.d.logger,
       limits: (def) => enforcement(def.limits, this.d.cgroup),
       changed: (r) => this.onChanged(r),
       spawned: (r, pid) => this.limit(r, pid),
+      oomKills: (r) => this.cgroups?.oomKills(r.id) ?? null,
       marker: (id) => this.marker(id),
       line: (r, instance, stream, line) => this.d.bus.emit('log.line', { kind: 'agent', id: r.id, stream, line, ...(instance > 0 ? { instance } : {}) }),
     });

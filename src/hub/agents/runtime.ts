@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentProcessRow, AgentRow } from '../db/schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import { FileWatch } from '../supervisor/file-watch.js';
 import { healthScore } from '../supervisor/health-score.js';
@@ -26,12 +27,15 @@ export interface RuntimeDeps {
   logsDir: string;
   logLimits: LogLimits;
   mqtt: MqttAccess;
+  ha: HaAccess;
   logger: Logger;
   limits: (def: AgentDefinition) => LimitEnforcement;
   /** Called on every change of what the agent shows. */
   changed: (rt: AgentRuntime) => void;
   /** A new process of the agent is up (every start, restart and reload). */
   spawned: (rt: AgentRuntime, pid: number) => void;
+  /** The kernel's count of OOM kills in the agent's cgroup, null without one. */
+  oomKills: (rt: AgentRuntime) => number | null;
   line: (rt: AgentRuntime, instance: number, stream: Stream, line: string) => void;
   /** The value of AGENT_MARKER for an agent. */
   marker: (id: string) => string;
@@ -89,7 +93,7 @@ export class AgentRuntime {
 
   /** The agent as one program: instance 0's process, every instance's status folded into one. */
   get snapshot(): ProgramState {
-    const all = this.instances.map((i) => i.program.snapshot);
+    const all = this.instances.map((i) => i.snapshot);
     const first = all[0]!;
     if (all.length === 1) return first;
     const status = PRECEDENCE.find((s) => all.some((x) => x.status === s)) ?? 'stopped';
@@ -250,7 +254,7 @@ export class AgentRuntime {
   }
 
   private instanceState(i: AgentInstance, threshold: number | null): InstanceState {
-    const s = i.program.snapshot;
+    const s = i.snapshot;
     const running = s.status === 'running';
     return {
       instance: i.index,
@@ -281,11 +285,13 @@ export class AgentRuntime {
       logsDir: dir,
       logLimits: this.deps.logLimits,
       mqtt: this.deps.mqtt,
+      ha: this.deps.ha,
       logger: this.deps.logger,
       agent: this.id,
       marker: this.deps.marker(this.id),
       definition: () => this.definition,
       restartOverMemory: () => this.deps.limits(this.definition).memory === 'restart',
+      oomKills: () => this.deps.oomKills(this),
       changed: () => this.deps.changed(this),
       spawned: (_i, pid) => this.deps.spawned(this, pid),
       line: (i, stream, line) => this.deps.line(this, i.index, stream, line),

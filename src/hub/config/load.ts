@@ -65,7 +65,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
   };
 
   // data_dir decides where hearth.yaml is, so it is resolved from flags and env first.
-  const dataDirPick = pick('data_dir');
+  const dataDirPick = pick('data_dir') ?? systemdStateDir(src.env);
   const dataDir = resolve(dataDirPick?.[0] ?? './data');
   const configFile = src.configFile ? resolve(src.configFile) : join(dataDir, 'hearth.yaml');
   if (src.configFile && !existsSync(configFile)) throw new ConfigError(`--config ${src.configFile}: no such file`);
@@ -79,7 +79,7 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
   }
 
   for (const s of SETTINGS) {
-    const got = pick(s.name, yaml, configFile);
+    const got = pick(s.name, yaml, configFile) ?? (s.key === 'dataDir' ? systemdStateDir(src.env) : undefined);
     if (!got) {
       values[s.key] = s.fallback();
       origin[s.key] = 'default';
@@ -97,6 +97,15 @@ export function loadConfig(src: ConfigSources): LoadedConfig {
   settings.dataDir = resolve(settings.dataDir);
   ensureWritableDir(settings.dataDir, origin.dataDir);
   return { settings, origin, configFile: existsSync(configFile) ? configFile : null, sections };
+}
+
+/**
+ * systemd's StateDirectory= (the unit's private, persistent directory) as the data directory when
+ * nothing else names one. It may list several, separated by colons: the first is Hearth's.
+ */
+function systemdStateDir(env: NodeJS.ProcessEnv): [string, string] | undefined {
+  const first = env.STATE_DIRECTORY?.split(':')[0];
+  return first ? [first, 'STATE_DIRECTORY (systemd)'] : undefined;
 }
 
 function ensureWritableDir(dir: string, from: string): void {

@@ -1,6 +1,8 @@
 /** The hub's settings: one table drives flags, environment, hearth.yaml keys and validation. */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { redactUrl } from '../url-secrets.js';
+import { ROLES, type Role } from '../users/types.js';
 import { LOG_LEVELS, type LogLevel } from './types.js';
 
 export interface Settings {
@@ -23,6 +25,12 @@ export interface Settings {
   adminToken: string;
   haUrl: string;
   haToken: string;
+  /** Trust Home Assistant ingress headers (the add-on turns it on): the user the Supervisor's proxy names. */
+  ingress: boolean;
+  /** The only address ingress requests come from (the Supervisor's proxy). */
+  ingressProxy: string;
+  /** The Hearth role of each Home Assistant user who opens the panel through ingress ("*" for the rest). */
+  ingressRoles: Record<string, Role>;
   metricsInterval: number;
   /** Virtual network interfaces (docker0, veth…) counted in the network rate all the same. */
   metricsInterfaces: string[];
@@ -83,6 +91,23 @@ const portRange: Parser<PortRange> = (raw) => {
   if (first < 1024 || last > 65535) throw new Error(`"${raw}": ports must be from 1024 to 65535`);
   if (first > last) throw new Error(`"${raw}": the first port must not be above the last`);
   return { first, last };
+};
+
+const ipAddress: Parser<string> = (raw) => {
+  if (isIP(raw.trim()) === 0) throw new Error(`"${raw}" is not an IP address`);
+  return raw.trim();
+};
+
+/** "name=role" pairs, comma-separated ("olga=viewer, *=operator"); everyone else is admin. */
+const roleMap: Parser<Record<string, Role>> = (raw) => {
+  const map: Record<string, Role> = { '*': 'admin' };
+  for (const pair of names(raw)) {
+    const m = /^([^=]+)=([^=]+)$/.exec(pair);
+    const role = m ? ROLES.find((r) => r === m[2]!.trim()) : undefined;
+    if (!m || !role) throw new Error(`"${pair}" is not name=role (role: ${ROLES.join(', ')})`);
+    map[m[1]!.trim()] = role;
+  }
+  return map;
 };
 
 const logLevel: Parser<LogLevel> = (raw) => {
@@ -163,6 +188,9 @@ export const SETTINGS: AnySpec[] = [
   spec({ key: 'adminToken', name: 'admin_token', secret: true, parse: text, fallback: () => '' }),
   spec({ key: 'haUrl', name: 'ha_url', parse: urlOf(['ws', 'wss', 'http', 'https']), fallback: () => '' }),
   spec({ key: 'haToken', name: 'ha_token', secret: true, parse: text, fallback: () => '' }),
+  spec({ key: 'ingress', name: 'ingress', parse: bool, fallback: () => false }),
+  spec({ key: 'ingressProxy', name: 'ingress_proxy', parse: ipAddress, fallback: () => '172.30.32.2' }),
+  spec({ key: 'ingressRoles', name: 'ingress_roles', parse: roleMap, fallback: () => ({ '*': 'admin' }) }),
   spec({ key: 'metricsInterval', name: 'metrics_interval', parse: positive, fallback: () => 10 }),
   spec({ key: 'metricsInterfaces', name: 'metrics_interfaces', parse: names, fallback: () => [] }),
   spec({ key: 'metricsRetentionDays', name: 'metrics_retention_days', parse: positive, fallback: () => 7 }),

@@ -27,7 +27,7 @@ import { cut, jobView, MAX_ERROR, newJobRow } from './record.js';
 import { interruptLeftovers } from './recovery.js';
 import { Retention } from './retention.js';
 import { INTERRUPTED_AT_STOP, JobRun, type RunContext, type RunOptions, type Work } from './run.js';
-import type { JobKind, JobOwner, JobStatus, JobView } from './types.js';
+import { JOB_STATUSES, type JobKind, type JobOwner, type JobStatus, type JobView } from './types.js';
 
 export { JOB_LOG_LIMITS, TAIL_LINES } from './files.js';
 export { jobView } from './record.js';
@@ -171,6 +171,15 @@ export class JobManager implements Extension {
     const row = await this.repo.findOneBy({ id });
     if (!row) throw notFound(`no job ${id}`);
     throw conflict(`job ${id} is not running (${row.status})`);
+  }
+
+  /** How many jobs are on record in each status (what retention keeps). */
+  async countByStatus(): Promise<Record<JobStatus, number>> {
+    const rows = await this.repo.createQueryBuilder('j').select('j.status', 'status').addSelect('COUNT(*)', 'n').groupBy('j.status').getRawMany<{ status: JobStatus; n: number | string }>();
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    // PostgreSQL answers a count as text.
+    for (const r of rows) counts[r.status] = Number(r.n);
+    return counts;
   }
 
   /** Newest first. */

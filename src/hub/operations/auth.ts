@@ -118,6 +118,7 @@ export const AUTH_OPERATIONS = [
       if (username === ROOT_USER) throw invalid('the admin token makes no API tokens (rotating it must leave nothing behind): add a user (hearth user add) and make tokens as that user');
       // A token made with a token could outlive it.
       if (via === 'api_token') throw invalid('an API token makes no API tokens: log in (POST /api/auth/login) and make it with that session');
+      if (via === 'ingress') throw invalid('a Home Assistant user (ingress) makes no API tokens: add a Hearth user (hearth user add) and make tokens as that user');
       return hub.users.createToken({ username, role }, { name: i.name, role: i.role, expires_at: i.expires_at === undefined ? undefined : Date.parse(i.expires_at) });
     },
   }),

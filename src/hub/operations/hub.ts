@@ -1,6 +1,7 @@
 /** The hub's own operations: info, health, log level, restart, host metrics, and discovery visibility. */
 import { Type } from '@sinclair/typebox';
 import { LOG_LEVELS } from '../config/types.js';
+import { HA_STATES } from '../ha-types.js';
 import type { HubInfo } from '../info.js';
 import type { HistoryAnswer } from '../metrics/history.js';
 import type { HostMetrics as HostMetricsValue } from '../metrics/types.js';
@@ -21,6 +22,13 @@ export const Info = Type.Unsafe<HubInfo>(
     counts: Counts,
     problems: Type.Array(Type.String()),
     broker: Type.Object({ mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')]), url: Type.String(), connected: Type.Boolean() }),
+    home_assistant: Type.Object({
+      state: Type.String({ enum: [...HA_STATES] }),
+      url: Type.Optional(Type.String()),
+      version: Type.Optional(Type.String()),
+      last_error: Type.Optional(Type.String()),
+      since: Type.String({ format: 'date-time' }),
+    }),
     base_topic: Type.String(),
     discovery_prefix: Type.String(),
     database: Type.String(),

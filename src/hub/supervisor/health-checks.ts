@@ -1,5 +1,6 @@
 /**
- * An agent's health check, running on its own timer: http, tcp, command or an MQTT heartbeat.
+ * An agent's health check, running on its own timer: http, tcp, command, an MQTT heartbeat, or a
+ * Home Assistant entity.
  *
  * It reports one verdict per check; counting consecutive failures (and restarting) is the caller's.
  * The first check runs after min(interval_s, 2 s), so a fresh agent gets a verdict early; an MQTT
@@ -11,6 +12,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import type { HealthCheckSpec } from './spec.js';
+import type { EntityState, HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import { childEnv } from './process-group.js';
 
@@ -23,6 +25,7 @@ export interface CheckResult {
 
 export interface HealthCheckDeps {
   mqtt: MqttAccess;
+  ha: HaAccess;
   /** Working directory of a command check (the agent's). */
   cwd?: string;
   /** Extra environment of a command check (the agent's), over the hub's. */
@@ -80,6 +83,14 @@ export class HealthCheck {
         if (r) onResult({ ...r, at: Date.now() });
       };
       firstMs = this.intervalMs;
+    } else if (this.spec.type === 'ha_entity') {
+      const entity = this.entity(this.spec.entity_id, this.spec.healthy_states ?? ['on'], s);
+      tick = () => {
+        if (s.stopped) return;
+        const r = entity();
+        if (r) onResult({ ...r, at: Date.now() });
+      };
+      firstMs = Math.min(this.intervalMs, FIRST_CHECK_MAX_MS);
     } else {
       tick = () => void this.runOnce(s, onResult);
       firstMs = Math.min(this.intervalMs, FIRST_CHECK_MAX_MS);
@@ -135,7 +146,8 @@ export class HealthCheck {
       case 'command':
         return this.command(spec.command, spec.args ?? [], signal);
       case 'mqtt':
-        throw new Error('an MQTT heartbeat is not run, it is listened to');
+      case 'ha_entity':
+        throw new Error(`a ${spec.type} check is not run, it is listened to`);
     }
   }
 
@@ -297,6 +309,20 @@ export class HealthCheck {
         ok: false,
         detail: lastBeat === undefined ? `no heartbeat on ${topic} yet` : `no heartbeat on ${topic} for ${seconds(now - lastBeat)}`,
       };
+    };
+  }
+
+  /** The verdict of a Home Assistant entity check at a tick: the entity's state, followed as it changes. */
+  private entity(entityId: string, healthy: string[], s: Session): () => Outcome | undefined {
+    const ha = this.deps.ha;
+    let state: EntityState | null | undefined;
+    s.unsubscribe = ha.watchEntity(entityId, (now) => (state = now));
+    return () => {
+      // Home Assistant away, or its answer not yet in: that says nothing about the program.
+      if (!ha.connected || state === undefined) return undefined;
+      if (state === null) return { ok: false, detail: `${entityId} does not exist in Home Assistant` };
+      const ok = healthy.includes(state.state);
+      return { ok, detail: ok ? `${entityId} is ${state.state}` : `${entityId} is ${state.state} (healthy: ${healthy.join(', ')})` };
     };
   }
 }

@@ -15,12 +15,18 @@ export interface SpawnSpec {
 }
 
 /**
+ * What the add-on's Supervisor hands the hub: a token with Home Assistant's and the Supervisor's
+ * full rights (HASSIO_TOKEN is its older name). The hub's, not its programs'.
+ */
+const SUPERVISOR_SECRETS = new Set(['SUPERVISOR_TOKEN', 'HASSIO_TOKEN']);
+
+/**
  * The environment a program of the owner's gets: the hub's own, without its HEARTH_ settings
- * (database URL, broker password, admin token), with `extra` over it.
+ * (database URL, broker password, admin token) and the Supervisor's token, with `extra` over it.
  */
 export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('HEARTH_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('HEARTH_') && !SUPERVISOR_SECRETS.has(k)) env[k] = v;
   return { ...env, ...extra };
 }
 

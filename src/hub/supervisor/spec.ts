@@ -64,6 +64,15 @@ const HealthCheckForms = Type.Union([
     },
     { additionalProperties: false },
   ),
+  Type.Object(
+    {
+      type: Type.Literal('ha_entity'),
+      entity_id: Type.String({ pattern: '^[a-z0-9_]+\\.[a-z0-9_]+$', maxLength: 255, description: 'a Home Assistant entity the program is healthy by' }),
+      healthy_states: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { minItems: 1, maxItems: 50, description: 'the states that mean healthy (default ["on"])' })),
+      ...checkCommon,
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type HealthCheckSpec = Static<typeof HealthCheckForms>;
 

@@ -21,6 +21,7 @@ import { ThingSet } from '../kinds/thing-set.js';
 import type { JobManager } from '../jobs/manager.js';
 import { FINISHED, type JobView } from '../jobs/types.js';
 import type { Logger } from '../logger.js';
+import type { HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
 import { parseAction, runAction } from './actions/index.js';
@@ -38,6 +39,7 @@ export interface TaskManagerDeps {
   things: ThingRegistry;
   logger: Logger;
   mqtt: MqttAccess;
+  ha: HaAccess;
   jobs: JobManager;
   agents: AgentManager;
   /** Tasks from hearth.yaml: created when new, changed to match when they exist (by id). */
@@ -96,6 +98,7 @@ export class TaskManager implements Extension {
     const a = d.agents;
     this.actionDeps = {
       mqtt: d.mqtt,
+      ha: d.ha,
       agents: { start: (id) => a.startAgent(id), stop: (id) => a.stopAgent(id), restart: (id) => a.restartAgent(id), exists: (id) => a.has(id) },
     };
   }
@@ -247,7 +250,8 @@ export class TaskManager implements Extension {
       if (def.trigger) {
         const fire = (detail: string): void =>
           void this.fire(t, detail.split(' ')[0] ?? 'trigger').catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a triggered run failed'));
-        t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt }, fire));
+        const warn = (message: string): void => this.d.logger.warn({ task: t.row.id }, message);
+        t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt, ha: this.d.ha, warn }, fire));
       }
     }
     this.publish(t);

@@ -5,7 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 export const ActionBody = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true, description: 'command, agent, http, mqtt or workflow' });
 
 /** Checked against the registered trigger types by triggers/index.ts. */
-export const TriggerBody = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true, description: 'mqtt (Home Assistant state triggers come with the Home Assistant bridge)' });
+export const TriggerBody = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true, description: 'mqtt, ha_state or ha_event' });
 
 const fields = {
   schedule: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'cron, with an optional seconds field: "*/5 * * * * *"' })),

@@ -11,8 +11,11 @@ export const roleAllows = (role: Role, needed: Role): boolean => ROLES.indexOf(r
 export const refusal = (what: string, needed: Role, p: { username: string; role: Role }): string =>
   `${what} needs the ${needed} role; ${p.username} is ${/^[aeiou]/.test(p.role) ? 'an' : 'a'} ${p.role}`;
 
-/** How the principal proved who it is. */
-export type Proof = 'admin_token' | 'session' | 'api_token' | 'password' | 'broker_user' | 'anonymous' | 'hub';
+/**
+ * How the principal proved who it is. `ingress`: Home Assistant's Supervisor named its user on a
+ * connection from its ingress proxy (the add-on's panel).
+ */
+export type Proof = 'admin_token' | 'session' | 'api_token' | 'password' | 'broker_user' | 'anonymous' | 'hub' | 'ingress';
 
 export interface Principal {
   username: string;

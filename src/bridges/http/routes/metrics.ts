@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AgentState } from '../../../hub/agents/state.js';
 import type { DeviceState } from '../../../hub/devices/state.js';
 import type { HubInfo } from '../../../hub/info.js';
-import { JOB_KINDS, type JobKind } from '../../../hub/jobs/types.js';
+import { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus } from '../../../hub/jobs/types.js';
 import type { HostMetrics } from '../../../hub/metrics/types.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody } from '../errors.js';
@@ -15,12 +15,15 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, type MetricFamily, type Samp
 
 /** What the page is made of, read from the hub at each scrape. */
 export interface MetricsInput {
-  info: Pick<HubInfo, 'version' | 'node_id' | 'started_at' | 'broker'>;
+  info: Pick<HubInfo, 'version' | 'node_id' | 'started_at' | 'broker' | 'home_assistant'>;
   /** Null until the first sample. */
   host: HostMetrics | null;
   agents: ReadonlyArray<Pick<AgentState, 'id' | 'name' | 'type' | 'status' | 'restarts' | 'cpu_percent' | 'memory_bytes' | 'instances' | 'instances_running' | 'health'>>;
   devices: ReadonlyArray<Pick<DeviceState, 'id' | 'connected'>>;
   jobsRunning: Readonly<Record<JobKind, number>>;
+  jobsByStatus: Readonly<Record<JobStatus, number>>;
+  /** The embedded broker's clients; null on an external broker. */
+  brokerClients: number | null;
 }
 
 const seconds = (iso: string): number => Date.parse(iso) / 1000;
@@ -67,8 +70,11 @@ export function hubMetricFamilies(i: MetricsInput): MetricFamily[] {
     gauge('hearth_agent_instances_running', 'Copies of the agent running', per(agents, 'agent', (a) => a.instances_running)),
     gauge('hearth_agent_health', 'The agent health score, 0-100', per(agents, 'agent', (a) => a.health)),
     gauge('hearth_jobs_running', 'Jobs running now, by kind', JOB_KINDS.map((kind) => ({ labels: { kind }, value: i.jobsRunning[kind] }))),
+    gauge('hearth_jobs', 'Jobs on record (as retention keeps them), by status', JOB_STATUSES.map((status) => ({ labels: { status }, value: i.jobsByStatus[status] }))),
     gauge('hearth_device_connected', '1 while the device is connected, else 0', per(devices, 'device', (d) => (d.connected ? 1 : 0))),
     gauge('hearth_mqtt_connected', "1 while the hub is connected to its MQTT broker (embedded or external)", [{ labels: { mode: i.info.broker.mode }, value: i.info.broker.connected ? 1 : 0 }]),
+    gauge('hearth_mqtt_broker_clients', 'Clients connected to the embedded broker, the hub included (none on an external broker)', i.brokerClients === null ? [] : one(i.brokerClients)),
+    gauge('hearth_home_assistant_connected', "1 while the Home Assistant WebSocket bridge is connected (state: off, connecting, connected, disconnected, auth_failed)", [{ labels: { state: i.info.home_assistant.state }, value: i.info.home_assistant.state === 'connected' ? 1 : 0 }]),
   ];
 }
 
@@ -80,7 +86,8 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext): Prom
     const host = ctx.latestMetrics();
     const running = await ctx.jobs.list({ status: 'running', limit: 1000 });
     const jobsRunning = Object.fromEntries(JOB_KINDS.map((k) => [k, running.filter((j) => j.kind === k).length])) as Record<JobKind, number>;
-    const page = renderPrometheus(hubMetricFamilies({ info: ctx.info(), host, agents, devices: ctx.devices.list(), jobsRunning }));
+    const jobsByStatus = await ctx.jobs.countByStatus();
+    const page = renderPrometheus(hubMetricFamilies({ info: ctx.info(), host, agents, devices: ctx.devices.list(), jobsRunning, jobsByStatus, brokerClients: ctx.brokerClients() }));
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(page);
   });
 }

@@ -8,6 +8,7 @@ import type { JobHandle } from '../../jobs/types.js';
 import { ajv, describeError } from '../../validate.js';
 import { agent } from './agent.js';
 import { command } from './command.js';
+import { haService } from './ha-service.js';
 import { http } from './http.js';
 import { mqtt } from './mqtt.js';
 import type { Action, ActionDeps, ActionOutcome, ActionType } from './types.js';
@@ -19,6 +20,7 @@ export const ACTION_TYPES: ActionType[] = [
   http,
   mqtt,
   workflow,
+  haService,
 ];
 
 const BY_TYPE = new Map(ACTION_TYPES.map((t) => [t.type, t]));

@@ -1,7 +1,7 @@
 /** Publishes one MQTT message, through the hub's MqttAccess (the bridge, never imported). */
 import { Type } from '@sinclair/typebox';
 import type { ActionOutcome, ActionType } from './types.js';
-import { stopReason } from './stop-reason.js';
+import { stopReason, untilAborted } from './stop-reason.js';
 
 export const MqttAction = Type.Object(
   {
@@ -29,19 +29,11 @@ export const mqtt: ActionType<typeof MqttAction> = {
     if (job.signal.aborted) return { ok: false, error: stopReason(job.signal) };
     if (!deps.mqtt.connected) return { ok: false, error: 'not connected to the MQTT broker' };
     const text = typeof a.payload === 'string' ? a.payload : JSON.stringify(a.payload);
-    let onAbort: (() => void) | undefined;
-    // A QoS 1/2 publish waits for the broker; a cancel or timeout does not wait with it.
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
-      job.signal.addEventListener('abort', onAbort, { once: true });
-    });
     try {
-      const r = await Promise.race([deps.mqtt.publish(a.topic, text, { retain: a.retain ?? false, qos: a.qos ?? 0 }), aborted]);
+      const r = await untilAborted(deps.mqtt.publish(a.topic, text, { retain: a.retain ?? false, qos: a.qos ?? 0 }), job.signal);
       if (r === 'aborted') return { ok: false, error: stopReason(job.signal) };
     } catch (e) {
       return { ok: false, error: `publish to ${a.topic} failed: ${e instanceof Error ? e.message : String(e)}` };
-    } finally {
-      if (onAbort) job.signal.removeEventListener('abort', onAbort);
     }
     job.step(`published to ${a.topic}`);
     return { ok: true };

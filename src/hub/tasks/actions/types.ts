@@ -1,9 +1,10 @@
 /**
  * An action: what a task does. Each type is one file exporting an ActionType, and one line in
- * actions/index.ts. Types to come (app, device, ha_service) plug in the same way.
+ * actions/index.ts. Types to come (app, device) plug in the same way.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { JobHandle } from '../../jobs/types.js';
+import type { HaAccess } from '../../ha-access.js';
 import type { MqttAccess } from '../../mqtt-access.js';
 
 export interface ActionOutcome {
@@ -16,6 +17,7 @@ export interface ActionOutcome {
 /** What the hub lends an action. Actions never import managers or bridges. */
 export interface ActionDeps {
   mqtt: MqttAccess;
+  ha: HaAccess;
   agents: {
     start(id: string): Promise<unknown>;
     stop(id: string): Promise<unknown>;

@@ -1,9 +1,11 @@
 /** Every trigger type. A new one is one file plus one line here. */
 import { parse } from '../../validate.js';
+import { haEventTrigger } from './ha-event.js';
+import { haStateTrigger } from './ha-state.js';
 import { mqttTrigger } from './mqtt.js';
 import type { Trigger, TriggerDeps, TriggerType } from './types.js';
 
-export const TRIGGER_TYPES: TriggerType[] = [mqttTrigger as unknown as TriggerType];
+export const TRIGGER_TYPES = [mqttTrigger, haStateTrigger, haEventTrigger] as unknown as TriggerType[];
 
 export function parseTrigger(value: unknown): { ok: true; value: Trigger } | { ok: false; error: string } {
   const type = (value as { type?: unknown } | null)?.type;

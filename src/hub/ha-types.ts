@@ -1,0 +1,16 @@
+/** The Home Assistant bridge's state: what info, status and the hub's entity show. */
+
+export const HA_STATES = ['off', 'connecting', 'connected', 'disconnected', 'auth_failed'] as const;
+export type HaState = (typeof HA_STATES)[number];
+
+export interface HaStatus {
+  state: HaState;
+  /** Where it connects (no credentials in it); absent when off. */
+  url?: string;
+  /** Home Assistant's version, from its auth_ok. */
+  version?: string;
+  /** Why the last attempt or the connection failed. */
+  last_error?: string;
+  /** When the current state began. */
+  since: string;
+}
