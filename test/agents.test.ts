@@ -6,7 +6,7 @@ import { DiscoveryRegistry } from './helpers/ha-rules.js';
 import { BASE, created, NODE, startHub, type HubHandle } from './helpers/hub.js';
 import { MqttProbe, type BridgeAnswer } from './helpers/mqtt-probe.js';
 import { pidsWith } from './helpers/procs.js';
-import { detectCgroupV2 } from '../src/hub/supervisor/limits.js';
+import { detectCgroupV2 } from '../src/hub/supervisor/cgroup-tree.js';
 import { until, untilTrue } from './helpers/wait.js';
 
 let h: HubHandle;

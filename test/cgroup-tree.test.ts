@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AgentRuntime, type RuntimeDeps } from '../src/hub/agents/runtime.js';
 import type { AgentState } from '../src/hub/agents/state.js';
-import type { AgentRow } from '../src/hub/db/schema.js';
+import { newAgentRow } from '../src/hub/agents/manager.js';
 import { createLogger } from '../src/hub/logger.js';
 import { detectCgroupV2, type CgroupHost } from '../src/hub/supervisor/cgroup-tree.js';
 import { CgroupLimits, enforcement } from '../src/hub/supervisor/limits.js';
@@ -208,28 +208,8 @@ describe('an agent killed by the kernel for its memory', () => {
     const d = detectCgroupV2(fs.root, hostOf(fs, '/'));
     const cg = new CgroupLimits(d.path!, fs);
     const logged: Array<Record<string, unknown>> = [];
-    const now = Date.now();
-    const row: AgentRow = {
-      id: 'hog',
-      name: 'hog',
-      type: 'process',
-      // A restart a minute away: the state between the exit and the restart is what is seen.
-      definition: { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], limits: { memory_mb: 64 }, restart: { delay_ms: 60_000, backoff: false } },
-      configuration: {},
-      desired: 'running',
-      status: 'stopped',
-      status_reason: null,
-      health: 0,
-      last_run: null,
-      last_exit_code: null,
-      last_signal: null,
-      restarts: 0,
-      pid: null,
-      pid_start_time: null,
-      processes: null,
-      created_at: now,
-      updated_at: now,
-    };
+    // A restart a minute away: the state between the exit and the restart is what is seen.
+    const row = newAgentRow('hog', 'hog', 'process', { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], limits: { memory_mb: 64 }, restart: { delay_ms: 60_000, backoff: false } }, {});
     const deps: RuntimeDeps = {
       logsDir: tempDir(),
       logLimits: { maxBytes: 1024 * 1024, files: 1 },

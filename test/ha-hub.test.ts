@@ -68,6 +68,17 @@ describe('Home Assistant, through the hub', () => {
     assert.equal(t!.error, 'light.turn_onn failed: Service light.turn_onn not found. (not_found)');
   });
 
+  it('masks an alarm code or a password in the service data in every answer, and keeps them when masked values come back', async () => {
+    ha.onService('alarm_control_panel.alarm_disarm', () => undefined);
+    const t = await create({ name: 'disarm', action: { type: 'ha_service', service: 'alarm_control_panel.alarm_disarm', target: { entity_id: 'alarm_control_panel.home' }, data: { code: 4711, password: 'hunter2', mode: 'away' } } });
+    assert.deepEqual((t.definition.action as { data?: unknown }).data, { code: '********', password: '********', mode: 'away' });
+    assert.equal((await h.api('PUT', '/api/tasks/disarm', { action: t.definition.action })).status, 200);
+    const from = ha.calls.length;
+    await h.api('POST', '/api/tasks/disarm/run');
+    const call = await ha.waitForCall('alarm_control_panel.alarm_disarm', from);
+    assert.deepEqual(call.service_data, { code: 4711, password: 'hunter2', mode: 'away' });
+  });
+
   it('ha_state is Home Assistant\'s own state trigger (from, to, for, attribute), and a job says what fired it', async () => {
     await create({ name: 'door opened', trigger: { type: 'ha_state', entity_id: 'binary_sensor.door', from: 'off', to: 'on', for_s: 0.2 }, action: { type: 'ha_service', service: 'light.turn_off', target: { entity_id: 'light.kitchen' } } });
     const sub = await ha.waitForSubscription((s) => s.kind === 'trigger' && JSON.stringify(s.detail).includes('binary_sensor.door'));
@@ -103,9 +114,24 @@ describe('Home Assistant, through the hub', () => {
     assert.deepEqual([(failed.data as { status: string }).status, (failed.data as { result: string }).result], ['failed', (await job((failed.data as { job: number }).job)).error]);
   });
 
+  it('a task run on hearth_job_finished does not run again on its own result', async () => {
+    await create({ name: 'on failure', trigger: { type: 'ha_event', event_type: 'hearth_job_finished', data: { status: 'failed' } }, action: { type: 'command', command: 'false' } });
+    await create({ name: 'marker', trigger: { type: 'ha_event', event_type: 'test_marker' }, action: { type: 'command', command: 'true' } });
+    await ha.waitForSubscription((s) => JSON.stringify(s.detail).includes('test_marker'));
+    await create({ name: 'fails once', action: { type: 'command', command: 'false' } });
+    const from = ha.events.length;
+    await h.api('POST', '/api/tasks/fails_once/run');
+    // Its failure runs "on failure", which fails too: that result must not run it again.
+    await ha.waitForEvent((e) => e.event_type === 'hearth_job_finished' && (e.data as { task?: string }).task === 'on_failure', from);
+    // Events reach the hub in order: a run of "on failure" on its own result would come before the marker's.
+    ha.fireEvent('test_marker');
+    await until('the marker run', () => jobsOf('marker'), (js) => js.length === 1);
+    assert.deepEqual((await jobsOf('on_failure')).map((j) => [j.trigger, j.status]), [['ha_event', 'failed']]);
+  });
+
   it('an agent\'s health follows a Home Assistant entity: unhealthy while it is off', async () => {
     ha.setState('binary_sensor.bot_ok', 'on');
-    await created(h, '/api/agents', { name: 'bot', command: 'sleep', args: ['3301'], health_check: { type: 'ha_entity', entity_id: 'binary_sensor.bot_ok', interval_s: 1, failures: 1, restart: false } });
+    await created(h, '/api/agents', { name: 'bot', command: 'sleep', args: ['3471'], health_check: { type: 'ha_entity', entity_id: 'binary_sensor.bot_ok', interval_s: 1, failures: 1, restart: false } });
     const agent = (want: boolean) => until(`the agent ${want ? 'healthy' : 'unhealthy'}`, async () => (await h.api<AgentView>('GET', '/api/agents/bot')).body, (a) => a.health_check?.ok === want);
     assert.equal((await agent(true)).health_check?.detail, 'binary_sensor.bot_ok is on');
     ha.setState('binary_sensor.bot_ok', 'off');
@@ -128,7 +154,16 @@ describe('a hub without Home Assistant', () => {
       await h.api('POST', '/api/tasks/lamp/run');
       const { jobsOf } = taskCalls(() => h);
       const [j] = await until('the failed job', () => jobsOf('lamp'), (js) => js[0]?.status === 'failed');
-      assert.equal(j!.error, 'cannot call light.turn_on: not connected to Home Assistant');
+      assert.equal(j!.error, 'light.turn_on failed: Home Assistant is not configured (HEARTH_HA_URL and HEARTH_HA_TOKEN)');
+      // A trigger that can never fire says so, naming its task.
+      await created(h, '/api/tasks', { name: 'door', trigger: { type: 'ha_state', entity_id: 'binary_sensor.door', to: 'on' }, action: { type: 'command', command: 'true' } });
+      const warned = h.logs.find((l) => l.task === 'door');
+      assert.equal(warned?.msg, 'the ha_state trigger cannot run: Home Assistant is not configured (HEARTH_HA_URL and HEARTH_HA_TOKEN)');
+      // A health check on an entity says it cannot follow it.
+      await created(h, '/api/agents', { name: 'watched', command: 'sleep', args: ['3472'], health_check: { type: 'ha_entity', entity_id: 'binary_sensor.ok', interval_s: 1, restart: false } });
+      const a = await until('a verdict', async () => (await h.api<AgentView>('GET', '/api/agents/watched')).body, (v) => v.health_check !== null);
+      assert.deepEqual([a.health_check?.ok, a.health_check?.detail], [false, 'cannot follow binary_sensor.ok: Home Assistant is not configured (HEARTH_HA_URL and HEARTH_HA_TOKEN)']);
+      await h.api('DELETE', '/api/agents/watched');
     } finally {
       await h.stop();
     }

@@ -97,8 +97,8 @@ describe('stand-in Home Assistant: commands', () => {
     ]);
   });
 
-  it('gives states as State.as_dict and the config, and keeps last_changed on an attribute-only change', async () => {
-    const ha = await startHaServer({ haVersion: '2026.2.1' });
+  it('gives states as State.as_dict, and keeps last_changed on an attribute-only change', async () => {
+    const ha = await startHaServer();
     const c = await RawHaClient.signedIn(ha.url, ha.token);
     const first = ha.setState('sensor.temperature', '21.5', { unit_of_measurement: '°C' });
     const states = obj(await c.command({ type: 'get_states' }));
@@ -110,9 +110,6 @@ describe('stand-in Home Assistant: commands', () => {
     assert.deepEqual(Object.keys(obj(s?.context)), ['id', 'parent_id', 'user_id']);
     const second = ha.setState('sensor.temperature', '21.5', { unit_of_measurement: '°C', friendly_name: 'Temp' });
     assert.equal(second.last_changed, first.last_changed);
-
-    const config = obj(obj(await c.command({ type: 'get_config' })).result);
-    assert.deepEqual([config.version, config.state, obj(config.unit_system).temperature], ['2026.2.1', 'RUNNING', '°C']);
   });
 
   it('refuses admin-only commands and other event types to a non-admin user', async () => {
@@ -158,25 +155,6 @@ describe('stand-in Home Assistant: events', () => {
     assert.equal(c.messages.slice(after).filter((m) => m.id === all.id).length, 1, 'the other subscription still gets it');
     const again = await c.command({ type: 'unsubscribe_events', subscription: changes.id });
     assert.deepEqual(again, err(again.id, 'not_found', 'Subscription not found.'));
-  });
-
-  it('streams compressed states to subscribe_entities', async () => {
-    const ha = await startHaServer();
-    const c = await RawHaClient.signedIn(ha.url, ha.token);
-    const first = ha.setState('light.hall', 'on', { brightness: 10 });
-    ha.setState('light.other', 'off');
-    const sub = await c.command({ type: 'subscribe_entities', entity_ids: ['light.hall'] });
-    const init = obj((await c.waitFor((m) => m.type === 'event' && m.id === sub.id)).event);
-    assert.deepEqual(init, { a: { 'light.hall': { s: 'on', a: { brightness: 10 }, c: obj(first.context).id, lc: Date.parse(String(first.last_changed)) / 1000 } } });
-    const from = c.messages.length;
-    ha.setState('light.hall', 'on', { color: 'red' });
-    ha.removeState('light.hall');
-    await c.command({ type: 'ping' });
-    const events = c.messages.slice(from).filter((m) => m.id === sub.id).map((m) => obj(m.event));
-    assert.equal(events.length, 2, JSON.stringify(events));
-    const change = obj(obj(obj(events[0]?.c)['light.hall'])['+']);
-    assert.deepEqual([change.a, obj(obj(events[0]?.c)['light.hall'])['-']], [{ color: 'red' }, { a: ['brightness'] }]);
-    assert.deepEqual(events[1], { r: ['light.hall'] });
   });
 });
 
@@ -321,8 +299,6 @@ describe('stand-in Home Assistant: call_service', () => {
       code: 'invalid_format',
       message: 'must contain at least one of entity_id, device_id, area_id, floor_id, label_id.',
     });
-    const services = obj(obj(await c.command({ type: 'get_services' })).result);
-    assert.deepEqual(obj(obj(services.weather).get_forecasts).response, { optional: false });
   });
 });
 

@@ -121,7 +121,8 @@ describe('Home Assistant ingress', () => {
   const admin = (): Record<string, string> => ({ authorization: `Bearer ${h.token}` });
 
   before(async () => {
-    h = await startHub({ HEARTH_INGRESS: 'true', HEARTH_INGRESS_PROXY: PROXY, HEARTH_INGRESS_ROLES: 'olga=operator, walt=viewer, jürgen=viewer' });
+    // "Walt": the map matches in lower case, as Home Assistant keeps its user names (walt).
+    h = await startHub({ HEARTH_INGRESS: 'true', HEARTH_INGRESS_PROXY: PROXY, HEARTH_INGRESS_ROLES: 'olga=operator, Walt=viewer, jürgen=viewer' });
     const agent = await h.api('POST', '/api/agents', { name: 'sleeper', command: 'sleep', args: ['60'], autostart: false });
     assert.equal(agent.status, 201, JSON.stringify(agent.body));
   });
@@ -237,6 +238,9 @@ describe('Home Assistant ingress', () => {
     }
     const redirect = await call(h.http, PROXY, 'GET', '/docs/static/index.html', { headers: ingress });
     assert.deepEqual([redirect.status, redirect.headers.location], [302, `${PREFIX}/docs/`]);
+    // The sidebar opens the add-on at its root: the documentation, until the panel is there.
+    const root = await call(h.http, PROXY, 'GET', '/', { headers: ingress });
+    assert.deepEqual([root.status, root.headers.location], [302, `${PREFIX}/docs/`]);
     const doc = await call(h.http, PROXY, 'GET', '/docs/json', { headers: ingress });
     assert.deepEqual(doc.body.servers, [{ url: PREFIX }]);
 
@@ -244,6 +248,7 @@ describe('Home Assistant ingress', () => {
     const elsewhere = { 'x-ingress-path': PREFIX };
     assert.equal((await call(h.http, ELSEWHERE, 'GET', '/docs/json', { headers: elsewhere })).body.servers, undefined);
     assert.equal((await call(h.http, ELSEWHERE, 'GET', '/docs/static/index.html', { headers: elsewhere })).headers.location, '/docs/');
+    assert.equal((await call(h.http, ELSEWHERE, 'GET', '/', { headers: elsewhere })).headers.location, '/docs/');
     const hostile = { ...ingress, 'x-ingress-path': '/x"><script>alert(1)</script>' };
     assert.equal((await call(h.http, PROXY, 'GET', '/docs/json', { headers: hostile })).body.servers, undefined);
     // And the page still works at the host's root, outside ingress.

@@ -95,7 +95,7 @@ describe('GET /metrics (Prometheus)', () => {
     assert.deepEqual([value(page, 'hearth_jobs{status="succeeded"}'), value(page, 'hearth_jobs{status="failed"}')], [1, 0]);
     // The hub's own client is the only one signed in.
     assert.equal(value(page, 'hearth_mqtt_broker_clients'), 1);
-    assert.equal(value(page, 'hearth_home_assistant_connected{state="off"}'), 0);
+    assert.deepEqual([value(page, 'hearth_home_assistant_state{state="off"}'), value(page, 'hearth_home_assistant_state{state="connected"}')], [1, 0]);
   });
 
   it('is behind the API auth: a viewer token reads it, no token or a wrong one is 401', async () => {

@@ -9,7 +9,8 @@ import { tempDir } from './helpers/tmp.js';
 import { until, untilTrue } from './helpers/wait.js';
 import { groupMembers, groupsWithEnv, hasEnvEntry, isSameProcess, listProcesses, parseStat, startTimeOf } from '../src/hub/supervisor/procfs.js';
 import { sampleGroups, usageByGroup } from '../src/hub/supervisor/process-stats.js';
-import { CgroupLimits, MemoryWatch, cpuMax, detectCgroupV2, enforcement, memoryMax } from '../src/hub/supervisor/limits.js';
+import { CgroupLimits, MemoryWatch, cpuMax, enforcement, memoryMax } from '../src/hub/supervisor/limits.js';
+import { detectCgroupV2 } from '../src/hub/supervisor/cgroup-tree.js';
 
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -13,6 +13,11 @@ export interface ServiceCall {
   return_response?: boolean;
 }
 
+/** What the hub reads of a trigger that fired: an event trigger's event data. */
+export interface TriggerFired {
+  eventData?: Record<string, unknown>;
+}
+
 /** An entity's state, as Home Assistant reports it; null while it does not exist. */
 export interface EntityState {
   state: string;
@@ -27,7 +32,10 @@ export interface HaAccess {
    * Home Assistant evaluates the trigger (`subscribe_trigger`), so it means what it means in an
    * automation. Kept over reconnects; `refused` says why Home Assistant would not take it.
    */
-  subscribeTrigger(trigger: Record<string, unknown>, fired: (trigger: Record<string, unknown>) => void, refused: (message: string) => void): () => void;
-  /** Follows one entity: its state now (after each connect) and every change; null when it is gone. */
-  watchEntity(entityId: string, changed: (state: EntityState | null) => void): () => void;
+  subscribeTrigger(trigger: Record<string, unknown>, fired: (t: TriggerFired) => void, refused: (message: string) => void): () => void;
+  /**
+   * Follows one entity: its state now (after each connect) and every change; null when it is gone.
+   * `refused` says why Home Assistant will not let the hub follow it (no state comes then).
+   */
+  watchEntity(entityId: string, changed: (state: EntityState | null) => void, refused: (message: string) => void): () => void;
 }

@@ -1,5 +1,8 @@
 /** The Home Assistant bridge's state: what info, status and the hub's entity show. */
 
+/** The Home Assistant event each finished task run is fired as. */
+export const JOB_FINISHED_EVENT = 'hearth_job_finished';
+
 export const HA_STATES = ['off', 'connecting', 'connected', 'disconnected', 'auth_failed'] as const;
 export type HaState = (typeof HA_STATES)[number];
 

@@ -37,7 +37,7 @@ import { MetricsSampler } from './metrics/sampler.js';
 import type { Health, OperationContext } from './operations/context.js';
 import { OPERATIONS } from './operations/index.js';
 import { OperationTable } from './operations/table.js';
-import { detectCgroupV2 } from './supervisor/limits.js';
+import { detectCgroupV2 } from './supervisor/cgroup-tree.js';
 import { TaskManager } from './tasks/manager.js';
 import { AuditLog } from './users/audit.js';
 import { HubAuthenticator } from './users/authenticator.js';
@@ -73,7 +73,7 @@ export class Hub {
   private tasks: TaskManager | null = null;
   private devices: DeviceManager | null = null;
   private readonly startedAt = new Date();
-  private restarting: Promise<void> | null = null;
+  private restartUnderWay: Promise<void> | null = null;
   private readonly declaredAgents: AgentCreate[];
   private readonly declaredTasks: TaskCreate[];
   private readonly declaredDevices: DeviceCreate[];
@@ -302,7 +302,7 @@ export class Hub {
 
   /** Stops every extension and lets the data directory go (after a restart under way has ended). */
   async stop(): Promise<void> {
-    await this.restarting?.catch(() => undefined);
+    await this.restartUnderWay?.catch(() => undefined);
     await this.stopExtensions();
     this.releaseLock();
   }
@@ -322,15 +322,20 @@ export class Hub {
     this.db = null;
   }
 
-  /** Stops and starts every extension again in this process (the Restart button). */
+  /** Whether a restart in place is under way. */
+  get restarting(): boolean {
+    return this.restartUnderWay !== null;
+  }
+
+  /** Stops and starts every extension again in this process (the Restart button, SIGHUP); a second call joins the first. */
   async restart(): Promise<void> {
-    if (this.restarting) return this.restarting;
+    if (this.restartUnderWay) return this.restartUnderWay;
     this.logger.info('restarting the hub');
-    this.restarting = (async () => {
+    this.restartUnderWay = (async () => {
       await this.stopExtensions();
       await this.start();
-    })().finally(() => (this.restarting = null));
-    return this.restarting;
+    })().finally(() => (this.restartUnderWay = null));
+    return this.restartUnderWay;
   }
 
   setLogLevel(level: LogLevel): void {

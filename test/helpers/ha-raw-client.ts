@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { onCleanup } from './cleanup.js';
+import { untilEmitted, type Watched } from './wait.js';
 
 export type Msg = Record<string, unknown>;
 
@@ -17,6 +18,8 @@ export class RawHaClient {
   /** The close code and reason, once closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
+  /** 'change' after every frame; a timeout shows the last messages. */
+  private readonly arrivals: Watched = { emitter: this.emitter, event: 'change', seen: () => ({ lastMessages: this.messages.slice(-5) }) };
   private lastId = 0;
 
   private constructor(private readonly ws: WebSocket) {
@@ -76,38 +79,16 @@ export class RawHaClient {
 
   /** The first message from index `from` on that `match` accepts. */
   waitFor(match: (m: Msg) => boolean, from = 0, timeoutMs = 5000): Promise<Msg> {
-    return this.waitUntil(() => this.messages.slice(from).find(match), timeoutMs, 'a matching message');
+    return untilEmitted('a matching message', this.arrivals, () => this.messages.slice(from).find(match), timeoutMs);
   }
 
   /** The frame at index `i`, once it has arrived. */
   frame(i: number, timeoutMs = 5000): Promise<unknown> {
-    return this.waitUntil(() => (this.frames.length > i ? { f: this.frames[i] } : undefined), timeoutMs, `frame ${i}`).then((x) => x.f);
+    return untilEmitted(`frame ${i}`, this.arrivals, () => (this.frames.length > i ? { f: this.frames[i] } : undefined), timeoutMs).then((x) => x.f);
   }
 
   close(): Promise<{ code: number; reason: string }> {
     this.ws.close();
     return this.closed;
-  }
-
-  private waitUntil<T>(find: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    const now = find();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const v = find();
-        if (v === undefined) return;
-        done();
-        resolve(v);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${what}; messages so far: ${JSON.stringify(this.messages).slice(-1500)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.emitter.off('change', check);
-      };
-      this.emitter.on('change', check);
-    });
   }
 }

@@ -10,14 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import { onCleanup } from './cleanup.js';
 import type { Core, HaUser, ServiceCallRecord } from './ha-server/commands.js';
 import { HaConnection, type Hub, type Subscription, type WsPath } from './ha-server/connection.js';
 import { Bus, ServiceRegistry, StateMachine, type HaEvent, type ServiceHandler, type ServiceOptions } from './ha-server/core.js';
+import { WsListener } from './ha-server/listener.js';
 import { registerToggleServices } from './ha-server/toggle.js';
+import { untilEmitted, type Watched } from './wait.js';
 
 export { HomeAssistantError, ServiceValidationError, type ServiceCall, type ServiceHandler, type ServiceOptions } from './ha-server/core.js';
 export { Invalid } from './ha-server/schema.js';
@@ -68,48 +67,26 @@ export class HaServer implements Hub {
   readonly calls: ServiceCallRecord[] = [];
   readonly user: HaUser;
   private tokenValue: string;
-  private readonly supervisorUser: HaUser = { id: hex(16), name: 'Supervisor', is_owner: false, is_admin: true };
-  private readonly conns = new Set<HaConnection>();
+  private readonly supervisorUser: HaUser = { id: hex(16), is_admin: true };
+  private readonly listener: WsListener;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
-  private readonly http: Server;
-  private readonly wss = new WebSocketServer({ noServer: true });
+  /** 'change' after every connection, message, call, subscription and event. */
+  private readonly changes: Watched = { emitter: this.emitter, event: 'change', seen: () => this.summary() };
   private nextConnection = 1;
-  private portValue = 0;
-  private listening = false;
-  private closedForGood = false;
 
   constructor(private readonly opts: HaServerOptions) {
     this.tokenValue = opts.token ?? hex(32);
     this.authTimeoutMs = opts.authTimeoutMs ?? 10_000;
-    this.user = { id: hex(16), name: 'Hearth test', is_owner: true, is_admin: opts.admin ?? true };
+    this.user = { id: hex(16), is_admin: opts.admin ?? true };
     const bus = new Bus(() => this.changed());
     const states = new StateMachine(bus);
     this.core = { bus, states, services: new ServiceRegistry(bus, states), haVersion: opts.haVersion ?? '2026.1.0' };
     for (const s of opts.states ?? []) states.set(s.entity_id, s.state, s.attributes);
-    this.http = createServer((req, res) => {
-      // aiohttp answers a plain GET on the WebSocket route with 400, anything unknown with 404.
-      const ws = this.pathOf(req.url) !== null;
-      res.writeHead(ws ? 400 : 404, { 'content-type': 'text/plain' }).end(ws ? 'Bad Request' : '404: Not Found');
-    });
-    this.http.on('upgrade', (req, socket: Duplex, head) => {
-      const path = this.pathOf(req.url);
-      if (path === null) {
-        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        if (!this.listening) {
-          ws.terminate(); // upgraded while stopping
-          return;
-        }
-        const conn = new HaConnection(this.nextConnection++, ws, this, path);
-        this.conns.add(conn);
-        ws.on('close', () => {
-          this.conns.delete(conn);
-          this.changed();
-        });
-        this.changed();
-      });
+    this.listener = new WsListener({
+      port: opts.port,
+      supervisor: Boolean(opts.supervisorToken),
+      open: (ws, path) => new HaConnection(this.nextConnection++, ws, this, path),
+      changed: () => this.changed(),
     });
   }
 
@@ -117,19 +94,19 @@ export class HaServer implements Hub {
     return this.tokenValue;
   }
   get port(): number {
-    return this.portValue;
+    return this.listener.port;
   }
   /** ws://127.0.0.1:<port>/api/websocket */
   get url(): string {
-    return `ws://127.0.0.1:${this.portValue}/api/websocket`;
+    return `ws://127.0.0.1:${this.listener.port}/api/websocket`;
   }
   /** http://127.0.0.1:<port>, what a user types as Home Assistant's URL. */
   get httpUrl(): string {
-    return `http://127.0.0.1:${this.portValue}`;
+    return `http://127.0.0.1:${this.listener.port}`;
   }
   /** ws://127.0.0.1:<port>/core/websocket, the Supervisor's proxy (with `supervisorToken`). */
   get supervisorUrl(): string {
-    return `ws://127.0.0.1:${this.portValue}/core/websocket`;
+    return `ws://127.0.0.1:${this.listener.port}/core/websocket`;
   }
   get haVersion(): string {
     return this.core.haVersion;
@@ -139,15 +116,15 @@ export class HaServer implements Hub {
   }
   /** Open WebSocket connections, authenticated or not. */
   get connections(): number {
-    return this.conns.size;
+    return this.listener.open.length;
   }
   /** Open connections past auth_ok. */
   get authenticated(): number {
-    return [...this.conns].filter((c) => c.authenticated).length;
+    return this.listener.open.filter((c) => c.authenticated).length;
   }
-  /** Subscriptions live on open connections (events, triggers, entities). */
+  /** Subscriptions live on open connections (events, triggers). */
   get subscriptions(): Subscription[] {
-    return [...this.conns].flatMap((c) => [...c.subscriptions.values()].map(({ remove: _r, ...s }) => s));
+    return this.listener.open.flatMap((c) => [...c.subscriptions.values()].map(({ remove: _r, ...s }) => s));
   }
   /** Every event fired on the bus (state_changed, call_service, client fire_event, ...). */
   get events(): readonly HaEvent[] {
@@ -186,88 +163,39 @@ export class HaServer implements Hub {
   revokeToken(): void {
     const old = this.tokenValue;
     this.tokenValue = hex(32);
-    for (const c of this.conns) if (c.token === old && c.path === 'core') c.close();
+    for (const c of this.listener.open) if (c.token === old && c.path === 'core') c.close();
   }
 
   /** Every connection cut without a close frame, as a network failure; the server stays up. */
   drop(): void {
-    for (const c of this.conns) c.terminate();
+    this.listener.drop();
   }
-
   /**
    * Home Assistant going away: no new connections, open ones closed (normal close frame, or cut
    * when `abrupt`). States and services stay for start().
    */
-  async stop(opts: { abrupt?: boolean } = {}): Promise<void> {
-    if (!this.listening) return;
-    this.listening = false;
-    const closed = new Promise<void>((r) => this.http.close(() => r()));
-    const gone = [...this.conns].map((c) => this.untilClosed(c));
-    for (const c of this.conns) {
-      if (opts.abrupt) c.terminate();
-      else c.close();
-    }
-    // A client that never answers the close frame is cut after a second.
-    const cut = setTimeout(() => this.drop(), 1000);
-    await Promise.all(gone);
-    clearTimeout(cut);
-    this.http.closeAllConnections();
-    await closed;
+  stop(opts: { abrupt?: boolean } = {}): Promise<void> {
+    return this.listener.stop(opts);
   }
-
   /** Listens again (on the same port once it has one). */
-  async start(): Promise<void> {
-    if (this.closedForGood) throw new Error('this stand-in Home Assistant was closed');
-    if (this.listening) return;
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.portValue || this.opts.port || 0, '127.0.0.1', () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
-    this.portValue = (this.http.address() as { port: number }).port;
-    this.listening = true;
-    this.changed();
+  start(): Promise<void> {
+    return this.listener.start();
   }
-
   async restart(opts: { abrupt?: boolean } = {}): Promise<void> {
     await this.stop(opts);
     await this.start();
   }
-
   /** Stops for good: nothing left listening, connected or timed. */
-  async close(): Promise<void> {
-    if (this.closedForGood) return;
-    await this.stop({ abrupt: true });
-    this.closedForGood = true;
-    this.wss.close();
+  close(): Promise<void> {
+    return this.listener.close();
   }
 
   /**
    * Waits for `find` to return something, checked now and after every change (a connection, a
-   * message, a call, a subscription, an event); fails after `timeoutMs` saying what it waited for.
+   * message, a call, a subscription, an event); a timeout says what it waited for and what it saw.
    */
-  waitFor<T>(what: string, find: () => T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
-    const now = find();
-    if (now !== undefined && now !== null && now !== false) return Promise.resolve(now);
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const v = find();
-        if (v === undefined || v === null || v === false) return;
-        done();
-        resolve(v);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${this.summary()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.emitter.off('change', check);
-      };
-      this.emitter.on('change', check);
-    });
+  waitFor<T>(what: string, find: () => T | undefined | null | false, timeoutMs?: number): Promise<T> {
+    return untilEmitted(what, this.changes, find, timeoutMs);
   }
   waitForConnections(n: number, timeoutMs?: number): Promise<true> {
     return this.waitFor(`${n} connection(s)`, () => this.connections === n, timeoutMs);
@@ -312,20 +240,13 @@ export class HaServer implements Hub {
     queueMicrotask(() => this.emitter.emit('change'));
   }
 
-  private pathOf(url: string | undefined): WsPath | null {
-    const path = new URL(url ?? '/', 'http://x').pathname;
-    if (path === '/api/websocket') return 'core';
-    if (path === '/core/websocket' && this.opts.supervisorToken) return 'supervisor';
-    return null;
-  }
-
-  private untilClosed(c: HaConnection): Promise<void> {
-    return c.closed ? Promise.resolve() : new Promise((r) => this.waitFor('closed', () => c.closed, 60_000).then(() => r(), () => r()));
-  }
-
-  private summary(): string {
-    const last = this.received.slice(-5).map((r) => (isObj(r.message) ? r.message.type : typeof r.message));
-    return `connections ${this.connections} (authenticated ${this.authenticated}), last messages ${JSON.stringify(last)}, calls ${JSON.stringify(this.calls.map((c) => `${c.domain}.${c.service}`))}`;
+  private summary(): Record<string, unknown> {
+    return {
+      connections: this.connections,
+      authenticated: this.authenticated,
+      lastMessages: this.received.slice(-5).map((r) => (isObj(r.message) ? r.message.type : typeof r.message)),
+      calls: this.calls.map((c) => `${c.domain}.${c.service}`),
+    };
   }
 }
 

@@ -9,18 +9,25 @@
 import { createConnection, ERR_INVALID_AUTH, type Connection } from 'home-assistant-js-websocket';
 import type { EventBus } from '../../hub/events.js';
 import type { Extension } from '../../hub/extension.js';
-import type { EntityState, HaAccess, ServiceCall } from '../../hub/ha-access.js';
+import type { EntityState, HaAccess, ServiceCall, TriggerFired } from '../../hub/ha-access.js';
 import type { HaState, HaStatus } from '../../hub/ha-types.js';
 import type { Logger } from '../../hub/logger.js';
 import { redactUrl } from '../../hub/url-secrets.js';
 import { haError } from './errors.js';
 import { forwardJobResults } from './job-events.js';
+import { EventTriggerEvent, read, ServiceResult } from './messages.js';
 import { openSocket } from './socket.js';
 import { Subscriptions } from './subscriptions.js';
-import { haTarget } from './target.js';
+import { haTarget, type TargetResult } from './target.js';
 
 /** Retries of a first connection: 1 s, 2 s, 4 s… up to this. */
 const RETRY_MAX_MS = 60_000;
+/**
+ * A connection that ends sooner than this after it was made (Home Assistant closing on the hub at
+ * once, a proxy in between that drops it) is followed by a wait before the next, doubling each
+ * time: the library would reconnect at once, forever, resending every subscription.
+ */
+const STABLE_MS = 10_000;
 /** A connection that answers no ping for this long is dead (a half-open TCP connection never closes by itself). */
 const PING_EVERY_MS = 30_000;
 const PING_TIMEOUT_MS = 10_000;
@@ -38,12 +45,18 @@ export class HomeAssistantBridge implements Extension, HaAccess {
   private status: HaStatus;
   private stopped = true;
   private retry: NodeJS.Timeout | null = null;
+  private connectedAt = 0;
+  /** Connections in a row that ended soon after they were made. */
+  private shortLived = 0;
   private pinger: NodeJS.Timeout | null = null;
   private offJobs: (() => void) | null = null;
   private readonly subs: Subscriptions;
+  /** Where it connects, or why it is off (Home Assistant not configured). */
+  private readonly target: TargetResult;
 
   constructor(private readonly d: HaBridgeDeps) {
     this.status = { state: 'off', since: new Date().toISOString() };
+    this.target = haTarget(d.settings, d.env);
     this.subs = new Subscriptions(d.logger.child({ component: 'home-assistant' }));
   }
 
@@ -58,7 +71,7 @@ export class HomeAssistantBridge implements Extension, HaAccess {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const t = haTarget(this.d.settings, this.d.env);
+    const t = this.target;
     if ('off' in t) {
       this.setStatus('off', { last_error: t.off });
       this.d.logger.info(t.off);
@@ -74,7 +87,7 @@ export class HomeAssistantBridge implements Extension, HaAccess {
         if (this.stopped) return conn.close();
         this.conn = conn;
         conn.addEventListener('ready', () => this.onReady(conn));
-        conn.addEventListener('disconnected', () => this.onDisconnected(why));
+        conn.addEventListener('disconnected', () => this.onDisconnected(conn, why));
         conn.addEventListener('reconnect-error', () => this.refused(why));
         this.onReady(conn);
       } catch (e) {
@@ -106,19 +119,25 @@ export class HomeAssistantBridge implements Extension, HaAccess {
     const conn = this.conn;
     if (!conn?.connected) throw new Error(this.notConnected());
     try {
-      const r = await conn.sendMessagePromise<{ response?: unknown }>({ type: 'call_service', ...call });
+      const r = read(ServiceResult, await conn.sendMessagePromise({ type: 'call_service', ...call }));
       return r?.response;
     } catch (e) {
       throw new Error(haError(e));
     }
   }
 
-  subscribeTrigger(trigger: Record<string, unknown>, fired: (t: Record<string, unknown>) => void, refused: (message: string) => void): () => void {
-    return this.subs.add({ type: 'subscribe_trigger', trigger }, (event) => fired(triggerOf(event)), refused);
+  subscribeTrigger(trigger: Record<string, unknown>, fired: (t: TriggerFired) => void, refused: (message: string) => void): () => void {
+    // Without Home Assistant configured it would wait forever, saying nothing.
+    if ('off' in this.target) refused(this.target.off);
+    return this.subs.add({ type: 'subscribe_trigger', trigger }, (e) => {
+      const data = read(EventTriggerEvent, e)?.variables.trigger.event.data;
+      fired(data ? { eventData: data } : {});
+    }, refused);
   }
 
-  watchEntity(entityId: string, changed: (state: EntityState | null) => void): () => void {
-    return this.subs.watch(entityId, changed);
+  watchEntity(entityId: string, changed: (state: EntityState | null) => void, refused: (message: string) => void): () => void {
+    if ('off' in this.target) refused(this.target.off);
+    return this.subs.watch(entityId, { changed, refused });
   }
 
   private async fireEvent(event_type: string, event_data: Record<string, unknown>): Promise<void> {
@@ -129,13 +148,14 @@ export class HomeAssistantBridge implements Extension, HaAccess {
   }
 
   private notConnected(): string {
-    const s = this.status;
-    if (s.state === 'off') return `Home Assistant is not configured (HEARTH_HA_URL and HEARTH_HA_TOKEN)`;
-    return `not connected to Home Assistant${s.last_error ? ` (${s.last_error})` : ''}`;
+    if ('off' in this.target) return this.target.off;
+    const why = this.status.last_error;
+    return `not connected to Home Assistant${why ? ` (${why})` : ''}`;
   }
 
   private onReady(conn: Connection): void {
     if (this.stopped || conn !== this.conn) return;
+    this.connectedAt = Date.now();
     this.setStatus('connected', { version: conn.haVersion });
     this.d.logger.info({ url: this.status.url, version: conn.haVersion }, 'connected to Home Assistant');
     this.subs.connected(conn);
@@ -156,11 +176,16 @@ export class HomeAssistantBridge implements Extension, HaAccess {
     }
   }
 
-  private onDisconnected(why: string): void {
+  private onDisconnected(conn: Connection, why: string): void {
     if (this.stopped) return;
+    this.shortLived = Date.now() - this.connectedAt < STABLE_MS ? this.shortLived + 1 : 0;
+    if (this.shortLived > 0) {
+      const wait = Math.min(RETRY_MAX_MS, 1000 * 2 ** (this.shortLived - 1));
+      conn.suspendReconnectUntil(new Promise((resolve) => (this.retry = setTimeout(resolve, wait))));
+    }
     this.subs.disconnected();
     this.setStatus('disconnected', { last_error: why || 'the connection closed' });
-    this.d.logger.warn('lost the connection to Home Assistant; reconnecting');
+    this.d.logger.warn({ err: this.status.last_error }, 'lost the connection to Home Assistant; reconnecting');
   }
 
   private refused(why: string): void {
@@ -178,10 +203,4 @@ export class HomeAssistantBridge implements Extension, HaAccess {
     if (state === 'connected') delete this.status.last_error;
     this.d.bus.emit('homeassistant.status', this.status);
   }
-}
-
-/** The `trigger` of a subscribe_trigger event (`{ variables: { trigger } }`). */
-function triggerOf(event: unknown): Record<string, unknown> {
-  const t = (event as { variables?: { trigger?: unknown } } | null)?.variables?.trigger;
-  return typeof t === 'object' && t !== null ? (t as Record<string, unknown>) : {};
 }

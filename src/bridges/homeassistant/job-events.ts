@@ -1,12 +1,13 @@
 /**
  * Task runs as Home Assistant events (`hearth_job_finished`), so an automation can follow a job
  * with `platform: event` and no MQTT. Sent while connected; a job that ends while Home Assistant
- * is away is not sent later (MQTT's `<base>/task/<id>/event` keeps no backlog either).
+ * is away is not sent later (MQTT's `<base>/task/<id>/event` keeps no backlog either). A skipped
+ * run is not sent: nothing ran, and a trigger firing in a burst would echo every one back.
  */
 import type { EventBus } from '../../hub/events.js';
+import { JOB_FINISHED_EVENT } from '../../hub/ha-types.js';
 import { FINISHED, type JobView } from '../../hub/jobs/types.js';
 
-export const JOB_FINISHED_EVENT = 'hearth_job_finished';
 /** How many finished jobs are remembered so each is sent once (a finished job may change again: its retention, its output). */
 const REMEMBERED = 1000;
 
@@ -33,7 +34,7 @@ export function jobFinishedData(j: JobView, nodeId: string): Record<string, unkn
 export function forwardJobResults(bus: EventBus, nodeId: string, fire: (type: string, data: Record<string, unknown>) => Promise<void>): () => void {
   const sent = new Set<number>();
   return bus.on('job.changed', (j) => {
-    if (j.kind !== 'task' || !FINISHED.has(j.status) || sent.has(j.id)) return;
+    if (j.kind !== 'task' || !FINISHED.has(j.status) || j.status === 'skipped' || sent.has(j.id)) return;
     sent.add(j.id);
     if (sent.size > REMEMBERED) sent.delete(sent.values().next().value!);
     return fire(JOB_FINISHED_EVENT, jobFinishedData(j, nodeId));

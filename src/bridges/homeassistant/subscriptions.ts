@@ -8,37 +8,46 @@ import type { Connection } from 'home-assistant-js-websocket';
 import type { EntityState } from '../../hub/ha-access.js';
 import type { Logger } from '../../hub/logger.js';
 import { haError } from './errors.js';
+import { read, States, StateTriggerEvent, type StateObject } from './messages.js';
+
+type Message = { type: string } & Record<string, unknown>;
 
 interface Sub {
-  message: { type: string } & Record<string, unknown>;
+  message: Message;
   event(e: unknown): void;
   refused(message: string): void;
+  /** Home Assistant took it (on this connection). */
+  accepted?(): void;
   /** Set while subscribed on the current connection. */
   unsubscribe?: () => Promise<void>;
 }
 
-interface HaStateObject {
-  entity_id: string;
-  state: string;
-  attributes?: Record<string, unknown>;
+interface Follower {
+  changed(s: EntityState | null): void;
+  refused(message: string): void;
 }
 
-function entityState(s: unknown): EntityState | null {
-  if (typeof s !== 'object' || s === null || typeof (s as HaStateObject).state !== 'string') return null;
-  const o = s as HaStateObject;
-  return { state: o.state, attributes: o.attributes ?? {} };
+interface Watched {
+  followers: Set<Follower>;
+  /** What Home Assistant said last (undefined: nothing yet), for a follower that comes later. */
+  last: EntityState | null | undefined;
+  /** Why Home Assistant will not let the hub follow it; no state is told then (it could not be kept current). */
+  refusal: string | undefined;
+  off: () => void;
 }
+
+const entityState = (s: StateObject | null | undefined): EntityState | null => (s ? { state: s.state, attributes: s.attributes } : null);
 
 export class Subscriptions {
   private readonly subs = new Set<Sub>();
-  /** Followers of each entity; each entity has one state trigger, and gets its state at every connect. */
-  private readonly watchers = new Map<string, { followers: Set<(s: EntityState | null) => void>; off: () => void }>();
+  /** Each followed entity has one state trigger, and gets its state at every connect. */
+  private readonly watched = new Map<string, Watched>();
   private conn: Connection | null = null;
 
   constructor(private readonly logger: Logger) {}
 
-  add(message: { type: string } & Record<string, unknown>, event: (e: unknown) => void, refused: (message: string) => void): () => void {
-    const sub: Sub = { message, event, refused };
+  add(message: Message, event: (e: unknown) => void, refused: (message: string) => void, accepted?: () => void): () => void {
+    const sub: Sub = { message, event, refused, ...(accepted ? { accepted } : {}) };
     this.subs.add(sub);
     if (this.conn) this.subscribe(this.conn, sub);
     return () => {
@@ -49,29 +58,38 @@ export class Subscriptions {
     };
   }
 
-  watch(entityId: string, changed: (s: EntityState | null) => void): () => void {
-    let w = this.watchers.get(entityId);
-    if (!w) {
-      const followers = new Set<(s: EntityState | null) => void>();
-      const off = this.add(
+  watch(entityId: string, follower: Follower): () => void {
+    let w = this.watched.get(entityId);
+    if (w) {
+      if (w.refusal !== undefined) follower.refused(w.refusal);
+      else if (w.last !== undefined) follower.changed(w.last);
+    } else {
+      const entry: Watched = { followers: new Set(), last: undefined, refusal: undefined, off: () => undefined };
+      entry.off = this.add(
         { type: 'subscribe_trigger', trigger: { platform: 'state', entity_id: entityId } },
         (e) => {
-          const to = (e as { variables?: { trigger?: { to_state?: unknown } } }).variables?.trigger?.to_state;
-          for (const f of followers) f(entityState(to));
+          const event = read(StateTriggerEvent, e);
+          if (!event) return this.logger.warn({ entity_id: entityId }, 'Home Assistant sent a state trigger event without a state: ignored');
+          this.tell(entry, entityState(event.variables.trigger.to_state));
         },
-        (message) => this.logger.warn({ entity_id: entityId, err: message }, 'Home Assistant would not let the hub follow this entity'),
+        (message) => {
+          this.logger.warn({ entity_id: entityId, err: message }, 'Home Assistant would not let the hub follow this entity');
+          entry.refusal = message;
+          for (const f of entry.followers) f.refused(message);
+        },
+        () => (entry.refusal = undefined),
       );
-      w = { followers, off };
-      this.watchers.set(entityId, w);
+      w = entry;
+      this.watched.set(entityId, w);
       if (this.conn) void this.currentStates(this.conn, [entityId]);
     }
-    w.followers.add(changed);
-    const followers = w.followers;
+    w.followers.add(follower);
+    const entry = w;
     return () => {
-      followers.delete(changed);
-      if (followers.size === 0 && this.watchers.get(entityId)?.followers === followers) {
-        this.watchers.get(entityId)!.off();
-        this.watchers.delete(entityId);
+      entry.followers.delete(follower);
+      if (entry.followers.size === 0 && this.watched.get(entityId) === entry) {
+        entry.off();
+        this.watched.delete(entityId);
       }
     };
   }
@@ -79,12 +97,18 @@ export class Subscriptions {
   connected(conn: Connection): void {
     this.conn = conn;
     for (const sub of this.subs) this.subscribe(conn, sub);
-    if (this.watchers.size) void this.currentStates(conn, [...this.watchers.keys()]);
+    if (this.watched.size) void this.currentStates(conn, [...this.watched.keys()]);
   }
 
   disconnected(): void {
     this.conn = null;
     for (const sub of this.subs) sub.unsubscribe = undefined;
+  }
+
+  private tell(w: Watched, state: EntityState | null): void {
+    if (w.refusal !== undefined) return;
+    w.last = state;
+    for (const f of w.followers) f.changed(state);
   }
 
   private subscribe(conn: Connection, sub: Sub): void {
@@ -94,6 +118,7 @@ export class Subscriptions {
         // Dropped while Home Assistant was answering, or answered on a connection since replaced.
         if (!this.subs.has(sub) || this.conn !== conn) return void off().catch(() => undefined);
         sub.unsubscribe = off;
+        sub.accepted?.();
       })
       .catch((e: unknown) => {
         if (this.subs.has(sub) && this.conn === conn) sub.refused(haError(e));
@@ -102,15 +127,19 @@ export class Subscriptions {
 
   /** The states followed entities have now: one get_states per connect, not one per entity. */
   private async currentStates(conn: Connection, ids: string[]): Promise<void> {
-    let states: HaStateObject[];
+    let answer: unknown;
     try {
-      states = await conn.sendMessagePromise<HaStateObject[]>({ type: 'get_states' });
+      answer = await conn.sendMessagePromise({ type: 'get_states' });
     } catch (e) {
-      this.logger.warn({ err: haError(e) }, 'could not read the states of followed entities');
-      return;
+      return this.logger.warn({ err: haError(e) }, 'could not read the states of followed entities');
     }
     if (this.conn !== conn) return;
+    const states = read(States, answer);
+    if (!states) return this.logger.warn('Home Assistant answered get_states with something that is not a list of states: ignored');
     const byId = new Map(states.map((s) => [s.entity_id, s]));
-    for (const id of ids) for (const f of this.watchers.get(id)?.followers ?? []) f(entityState(byId.get(id)));
+    for (const id of ids) {
+      const w = this.watched.get(id);
+      if (w) this.tell(w, entityState(byId.get(id)));
+    }
   }
 }

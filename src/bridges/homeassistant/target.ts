@@ -16,6 +16,8 @@ export function websocketUrl(raw: string): string {
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/api/websocket';
+  // A WebSocket URL has no fragment (`ws` refuses one): a pasted browser address may.
+  url.hash = '';
   return url.toString();
 }
 

@@ -68,8 +68,10 @@ export class Ingress {
       this.warnOnce('name', { length: name.length }, 'the ingress proxy named a Home Assistant user Hearth cannot take (empty, too long or not text): not trusted');
       return null;
     }
+    // The map's names are in lower case (settings.ts), as Home Assistant keeps user names.
     const roles = this.settings.roles;
-    const role = Object.hasOwn(roles, name) ? roles[name] : roles['*'];
+    const key = name.toLowerCase();
+    const role = Object.hasOwn(roles, key) ? roles[key] : roles['*'];
     return role ? { username: HA_USER_PREFIX + name, role, via: 'ingress' } : null;
   }
 

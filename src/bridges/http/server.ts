@@ -22,11 +22,12 @@ import { jobOutputRoutes } from './routes/job-output.js';
 import { deviceStreamRoutes } from './routes/device-streams.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { livenessRoutes } from './routes/liveness.js';
+import { rootRoutes } from './routes/root.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** The routes beside the table (streams, liveness). A new one is one file in routes/ plus one line here. */
-const STREAMS: RoutePlugin[] = [eventRoutes, eventStreamRoutes, jobOutputRoutes, deviceStreamRoutes, livenessRoutes, metricsRoutes];
+const STREAMS: RoutePlugin[] = [eventRoutes, eventStreamRoutes, jobOutputRoutes, deviceStreamRoutes, livenessRoutes, metricsRoutes, rootRoutes];
 
 export const BODY_LIMIT = 1024 * 1024;
 

@@ -96,13 +96,11 @@ export function registerStart(program: Command): void {
       const hub = orExit2(() => new Hub(config, logger));
       let started = false;
       let stopping = false;
-      let restarting: Promise<void> | null = null;
       const stop = async (signal: string): Promise<void> => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'stopping');
-        // A restart under way finishes first: stopping half-started extensions would leave some running.
-        await restarting;
+        // A restart under way finishes first (Hub.stop waits for it).
         await hub.stop();
         logger.flush();
         process.exit(0);
@@ -116,15 +114,15 @@ export function registerStart(program: Command): void {
           logger.info({ signal: 'SIGHUP' }, 'the hub is starting: nothing to restart');
           return;
         }
-        logger.info({ signal: 'SIGHUP', joining: restarting !== null }, 'restarting in place');
-        restarting ??= hub
-          .restart()
-          .catch((e: unknown) => {
-            // Half-stopped and unable to start again: better gone, so systemd or Docker starts it afresh.
-            sayFatal(logger, 'restart', e);
-            process.exit(1);
-          })
-          .finally(() => (restarting = null));
+        const joining = hub.restarting;
+        logger.info({ signal: 'SIGHUP', joining }, 'restarting in place');
+        // A restart under way is joined (Hub.restart); only the first one reports its failure.
+        if (joining) return;
+        hub.restart().catch((e: unknown) => {
+          // Half-stopped and unable to start again: better gone, so systemd or Docker starts it afresh.
+          sayFatal(logger, 'restart', e);
+          process.exit(1);
+        });
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));

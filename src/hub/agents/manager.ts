@@ -19,7 +19,8 @@ import type { Logger } from '../logger.js';
 import type { HaAccess } from '../ha-access.js';
 import type { MqttAccess } from '../mqtt-access.js';
 import type { ThingRegistry } from '../things.js';
-import { CgroupLimits, enforcement, type CgroupDetection } from '../supervisor/limits.js';
+import type { CgroupDetection } from '../supervisor/cgroup-tree.js';
+import { CgroupLimits, enforcement } from '../supervisor/limits.js';
 import type { LogLimits, Stream } from '../supervisor/log-files.js';
 import { stopGroup } from '../supervisor/process-group.js';
 import { groupsWithEnv, isSameProcess } from '../supervisor/procfs.js';
@@ -58,6 +59,31 @@ export interface AgentManagerDeps {
 }
 
 const LIVE: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'backoff']);
+
+/** The row of an agent just created: stopped, never run, to run unless autostart is false. */
+export function newAgentRow(id: string, name: string, type: AgentRow['type'], definition: AgentDefinition, configuration: Record<string, unknown>): AgentRow {
+  const now = Date.now();
+  return {
+    id,
+    name,
+    type,
+    definition: definition as Record<string, unknown>,
+    configuration,
+    desired: definition.autostart === false ? 'stopped' : 'running',
+    status: 'stopped',
+    status_reason: null,
+    health: 0,
+    last_run: null,
+    last_exit_code: null,
+    last_signal: null,
+    restarts: 0,
+    pid: null,
+    pid_start_time: null,
+    processes: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
 
 export class AgentManager implements Extension {
   readonly name = 'agents';
@@ -150,27 +176,7 @@ export class AgentManager implements Extension {
     // The runtime joins the set before the id is let go.
     const rt = await this.agents.claim(name, async (id) => {
       const ports = await this.portsOf(id, definition);
-      const now = Date.now();
-      const row: AgentRow = {
-        id,
-        name,
-        type: type ?? 'process',
-        definition: definition as Record<string, unknown>,
-        configuration: configuration ?? {},
-        desired: definition.autostart === false ? 'stopped' : 'running',
-        status: 'stopped',
-        status_reason: null,
-        health: 0,
-        last_run: null,
-        last_exit_code: null,
-        last_signal: null,
-        restarts: 0,
-        pid: null,
-        pid_start_time: null,
-        processes: null,
-        created_at: now,
-        updated_at: now,
-      };
+      const row = newAgentRow(id, name, type ?? 'process', definition, configuration ?? {});
       try {
         await this.repo.save(row);
       } catch (e) {

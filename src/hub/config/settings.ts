@@ -98,16 +98,21 @@ const ipAddress: Parser<string> = (raw) => {
   return raw.trim();
 };
 
-/** "name=role" pairs, comma-separated ("olga=viewer, *=operator"); everyone else is admin. */
+/**
+ * "name=role" pairs, comma-separated ("olga=viewer, *=operator"); everyone else is admin. Names
+ * are Home Assistant user names, which it keeps in lower case: a name is matched in lower case, so
+ * "Olga=viewer" cannot leave olga an admin.
+ */
 const roleMap: Parser<Record<string, Role>> = (raw) => {
-  const map: Record<string, Role> = { '*': 'admin' };
+  const pairs: Array<[string, Role]> = [['*', 'admin']];
   for (const pair of names(raw)) {
     const m = /^([^=]+)=([^=]+)$/.exec(pair);
     const role = m ? ROLES.find((r) => r === m[2]!.trim()) : undefined;
     if (!m || !role) throw new Error(`"${pair}" is not name=role (role: ${ROLES.join(', ')})`);
-    map[m[1]!.trim()] = role;
+    pairs.push([m[1]!.trim().toLowerCase(), role]);
   }
-  return map;
+  // Own properties, whatever the names ("__proto__" included).
+  return Object.fromEntries(pairs);
 };
 
 const logLevel: Parser<LogLevel> = (raw) => {

@@ -316,8 +316,17 @@ export class HealthCheck {
   private entity(entityId: string, healthy: string[], s: Session): () => Outcome | undefined {
     const ha = this.deps.ha;
     let state: EntityState | null | undefined;
-    s.unsubscribe = ha.watchEntity(entityId, (now) => (state = now));
+    let refusal: string | undefined;
+    s.unsubscribe = ha.watchEntity(
+      entityId,
+      (now) => {
+        state = now;
+        refusal = undefined;
+      },
+      (why) => (refusal = why),
+    );
     return () => {
+      if (refusal !== undefined) return { ok: false, detail: `cannot follow ${entityId}: ${refusal}` };
       // Home Assistant away, or its answer not yet in: that says nothing about the program.
       if (!ha.connected || state === undefined) return undefined;
       if (state === null) return { ok: false, detail: `${entityId} does not exist in Home Assistant` };

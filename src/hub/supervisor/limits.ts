@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { ensureGroup, errCode, nodeCgroupFs, removeEmptyGroups, type CgroupFs } from './cgroup-tree.js';
 import type { LimitsSpec } from './spec.js';
 
-export { detectCgroupV2, type CgroupDetection } from './cgroup-tree.js';
 
 /** cpu.max period, µs. */
 const CPU_PERIOD_US = 100_000;

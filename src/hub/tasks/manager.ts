@@ -68,6 +68,9 @@ interface Live {
   queued: string[];
   progress: number;
   retry: NodeJS.Timeout | null;
+  /** The history's pruning under way, and whether runs ended meanwhile (one more prune then, not one each). */
+  pruning: Promise<void> | null;
+  pruneAgain: boolean;
 }
 
 export class TaskManager implements Extension {
@@ -230,7 +233,7 @@ export class TaskManager implements Extension {
   }
 
   private load(row: TaskRow): Live {
-    const t: Live = { row, stop: [], schedule: null, running: new Set(), starting: 0, queued: [], progress: 0, retry: null };
+    const t: Live = { row, stop: [], schedule: null, running: new Set(), starting: 0, queued: [], progress: 0, retry: null, pruning: null, pruneAgain: false };
     this.tasks.set(row.id, t);
     this.reschedule(t);
     return t;
@@ -251,7 +254,7 @@ export class TaskManager implements Extension {
         const fire = (detail: string): void =>
           void this.fire(t, detail.split(' ')[0] ?? 'trigger').catch((e: unknown) => this.d.logger.error({ err: e, task: t.row.id }, 'starting a triggered run failed'));
         const warn = (message: string): void => this.d.logger.warn({ task: t.row.id }, message);
-        t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt, ha: this.d.ha, warn }, fire));
+        t.stop.push(startTrigger(def.trigger as Trigger, { mqtt: this.d.mqtt, ha: this.d.ha, warn, task: t.row.id }, fire));
       }
     }
     this.publish(t);
@@ -374,13 +377,27 @@ export class TaskManager implements Extension {
   }
 
   /** Keeps the task's history to history.keep and max_age_days (a skipped run is history too). */
-  private async pruneTask(t: Live): Promise<void> {
-    const h = (t.row.definition as Definition).history;
-    try {
-      await this.d.jobs.prune(t.row.id, h?.keep ?? 100, h?.max_age_days ?? 30);
-    } catch (e) {
-      this.d.logger.error({ err: e, task: t.row.id }, 'pruning the history of a task failed');
+  /**
+   * One prune at a time per task: a burst of runs (a trigger firing thousands of times, each a
+   * skipped job) would otherwise start thousands of prunes that each delete the same old jobs.
+   */
+  private pruneTask(t: Live): Promise<void> {
+    if (t.pruning) {
+      t.pruneAgain = true;
+      return t.pruning;
     }
+    t.pruning = (async () => {
+      do {
+        t.pruneAgain = false;
+        const h = (t.row.definition as Definition).history;
+        try {
+          await this.d.jobs.prune(t.row.id, h?.keep ?? 100, h?.max_age_days ?? 30);
+        } catch (e) {
+          this.d.logger.error({ err: e, task: t.row.id }, 'pruning the history of a task failed');
+        }
+      } while (t.pruneAgain);
+    })().finally(() => (t.pruning = null));
+    return t.pruning;
   }
 
   private onJob(j: JobView): void {

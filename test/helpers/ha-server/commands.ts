@@ -1,11 +1,10 @@
 /**
  * The WebSocket commands the stand-in answers, each as homeassistant/components/websocket_api
  * (commands.py, decorators.py) defines it: its schema (extra keys refused), whether it needs an
- * admin, whether it runs as a task, and what it sends back. Compressed states for subscribe_entities
- * follow messages.py.
+ * admin, whether it runs as a task, and what it sends back. Only the commands the hub sends are
+ * here; any other is an unknown_command, as Home Assistant answers a command it lacks.
  */
 import {
-  HaEvent,
   HomeAssistantError,
   STATE_CHANGED,
   ServiceNotFound,
@@ -15,17 +14,14 @@ import {
   type Bus,
   type ContextDict,
   type ServiceRegistry,
-  type State,
   type StateMachine,
 } from './core.js';
-import { entityIds, entityServiceFields, hasTemplate, positiveInt } from './cv.js';
-import { Invalid, bool, dictType, int, mapOf, pyEquals, str, type KeySpec } from './schema.js';
+import { entityServiceFields, hasTemplate, positiveInt } from './cv.js';
+import { Invalid, bool, dictType, int, mapOf, str, type KeySpec } from './schema.js';
 import { attachTriggers, triggerSchema, validateTriggers } from './triggers.js';
 
 export interface HaUser {
   id: string;
-  name: string;
-  is_owner: boolean;
   is_admin: boolean;
 }
 
@@ -36,7 +32,7 @@ export interface Core {
   haVersion: string;
 }
 
-export type SubscriptionKind = 'events' | 'trigger' | 'entities';
+export type SubscriptionKind = 'events' | 'trigger';
 export interface ServiceCallRecord {
   connection: number;
   domain: string;
@@ -93,13 +89,6 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   get_states: { schema: false, run: (c, m) => c.result(id(m), [...c.core.states.states.values()]) },
-  get_config: { schema: false, run: (c, m) => c.result(id(m), config(c.core.haVersion)) },
-  get_services: { schema: false, async: true, run: (c, m) => c.result(id(m), services(c.core.services)) },
-  'auth/current_user': {
-    schema: false,
-    async: true,
-    run: (c, m) => c.result(id(m), { ...c.user, credentials: [{ auth_provider_type: 'homeassistant', auth_provider_id: null }], mfa_modules: [] }),
-  },
   subscribe_events: {
     schema: { event_type: { v: str, default: () => '*' } },
     run: (c, m) => {
@@ -145,19 +134,6 @@ export const COMMANDS: Record<string, Command> = {
       c.result(id(m));
     },
   },
-  subscribe_entities: {
-    schema: { entity_ids: { v: entityIds } },
-    run: (c, m) => {
-      const ids = (m.entity_ids as string[] | undefined)?.length ? new Set(m.entity_ids as string[]) : null;
-      const states = [...c.core.states.states.values()].filter((s) => !ids || ids.has(s.entity_id));
-      const listener = (e: HaEvent) => {
-        if (!ids || ids.has(e.data.entity_id as string)) c.send({ id: id(m), type: 'event', event: stateDiff(e) });
-      };
-      c.subscribe(id(m), c.core.bus.listen(STATE_CHANGED, listener), 'entities', { entity_ids: m.entity_ids ?? null });
-      c.result(id(m));
-      c.send({ id: id(m), type: 'event', event: { a: Object.fromEntries(states.map((s) => [s.entity_id, compressed(s)])) } });
-    },
-  },
 };
 
 async function callService(c: Conn, m: Record<string, unknown>): Promise<void> {
@@ -195,86 +171,4 @@ async function callService(c: Conn, m: Record<string, unknown>): Promise<void> {
     else if (err instanceof HomeAssistantError) fail('home_assistant_error', err.message, err.translation);
     else fail('unknown_error', err instanceof Error ? err.message : String(err));
   }
-}
-
-/** Config.as_dict() of a metric home in UTC, RUNNING. */
-function config(version: string): Record<string, unknown> {
-  return {
-    allowlist_external_dirs: ['/media', '/config/www'],
-    allowlist_external_urls: [],
-    components: ['homeassistant', 'websocket_api', 'api', 'http', 'auth'],
-    config_dir: '/config',
-    config_source: 'storage',
-    country: null,
-    currency: 'EUR',
-    debug: false,
-    elevation: 0,
-    external_url: null,
-    internal_url: null,
-    language: 'en',
-    latitude: 52.3731,
-    location_name: 'Home',
-    longitude: 4.8922,
-    radius: 100,
-    recovery_mode: false,
-    safe_mode: false,
-    state: 'RUNNING',
-    time_zone: 'UTC',
-    unit_system: { length: 'km', accumulated_precipitation: 'mm', area: 'm²', mass: 'g', pressure: 'Pa', temperature: '°C', volume: 'L', wind_speed: 'm/s' },
-    version,
-    whitelist_external_dirs: ['/media', '/config/www'],
-  };
-}
-
-/** get_services: each registered service's description, with `response` when it can return one. */
-function services(registry: ServiceRegistry): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const [domain, services] of registry.services) {
-    out[domain] = Object.fromEntries(
-      [...services].map(([name, s]) => [
-        name,
-        { name, description: s.description ?? '', fields: {}, ...(s.response && s.response !== 'none' ? { response: { optional: s.response === 'optional' } } : {}) },
-      ]),
-    );
-  }
-  return out;
-}
-
-/** compressed_state_dict_add. */
-function compressed(s: State): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    s: s.state,
-    a: s.attributes,
-    c: s.context.parent_id === null && s.context.user_id === null ? s.context.id : s.context,
-    lc: s.lastChanged / 1000,
-  };
-  if (s.lastChanged !== s.lastUpdated) out.lu = s.lastUpdated / 1000;
-  return out;
-}
-
-/** _state_diff_event: an addition, a removal, or what changed. */
-function stateDiff(e: HaEvent): Record<string, unknown> {
-  const entityId = e.data.entity_id as string;
-  const next = e.data.new_state as State | null;
-  const old = e.data.old_state as State | null;
-  if (!next) return { r: [entityId] };
-  if (!old) return { a: { [entityId]: compressed(next) } };
-  const add: Record<string, unknown> = {};
-  if (old.state !== next.state) add.s = next.state;
-  if (old.lastChanged !== next.lastChanged) add.lc = next.lastChanged / 1000;
-  else if (old.lastUpdated !== next.lastUpdated) add.lu = next.lastUpdated / 1000;
-  const c: Record<string, unknown> = {};
-  if (old.context.parent_id !== next.context.parent_id) c.parent_id = next.context.parent_id;
-  if (old.context.user_id !== next.context.user_id) c.user_id = next.context.user_id;
-  if (old.context.id !== next.context.id) {
-    if (Object.keys(c).length) c.id = next.context.id;
-    else add.c = next.context.id;
-  }
-  if (Object.keys(c).length) add.c = c;
-  const attrs = Object.fromEntries(Object.entries(next.attributes).filter(([k, v]) => !pyEquals(old.attributes[k], v)));
-  if (Object.keys(attrs).length) add.a = attrs;
-  const diff: Record<string, unknown> = { '+': add };
-  const removed = Object.keys(old.attributes).filter((k) => !(k in next.attributes));
-  if (removed.length) diff['-'] = { a: removed };
-  return { c: { [entityId]: diff } };
 }

@@ -44,7 +44,7 @@ export function errorMessage(id: unknown, code: string, message: string, transla
 }
 
 export class HaConnection implements Conn {
-  user: HaUser = { id: '', name: '', is_owner: false, is_admin: false };
+  user: HaUser = { id: '', is_admin: false };
   token: string | undefined;
   authenticated = false;
   closed = false;

@@ -213,8 +213,6 @@ export interface ServiceOptions {
   response?: SupportsResponse;
   /** Validates (and may convert) service_data; throw schema.Invalid as a voluptuous schema would. */
   schema?: (data: Record<string, unknown>) => Record<string, unknown>;
-  /** Shown by get_services. */
-  description?: string;
 }
 
 interface Registered extends ServiceOptions {
@@ -222,7 +220,7 @@ interface Registered extends ServiceOptions {
 }
 
 export class ServiceRegistry {
-  readonly services = new Map<string, Map<string, Registered>>();
+  private readonly services = new Map<string, Map<string, Registered>>();
   constructor(
     private readonly bus: Bus,
     private readonly states: StateMachine,

@@ -105,7 +105,7 @@ function entityList(v: unknown, one: (x: unknown) => string): string[] {
   if (isDict(v)) return Object.keys(v).map(one);
   throw new TypeError(`${pyRepr(v)} is not iterable`);
 }
-export const entityIds = fn((v) => entityList(v, entityId));
+const entityIds = fn((v) => entityList(v, entityId));
 export const entityIdsOrUuids = fn((v) => entityList(v, entityIdOrUuid));
 /** cv.comp_entity_ids: "all", "none" or entity ids. */
 const compEntityIds = any(

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AgentState } from '../../../hub/agents/state.js';
 import type { DeviceState } from '../../../hub/devices/state.js';
+import { HA_STATES } from '../../../hub/ha-types.js';
 import type { HubInfo } from '../../../hub/info.js';
 import { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus } from '../../../hub/jobs/types.js';
 import type { HostMetrics } from '../../../hub/metrics/types.js';
@@ -74,7 +75,8 @@ export function hubMetricFamilies(i: MetricsInput): MetricFamily[] {
     gauge('hearth_device_connected', '1 while the device is connected, else 0', per(devices, 'device', (d) => (d.connected ? 1 : 0))),
     gauge('hearth_mqtt_connected', "1 while the hub is connected to its MQTT broker (embedded or external)", [{ labels: { mode: i.info.broker.mode }, value: i.info.broker.connected ? 1 : 0 }]),
     gauge('hearth_mqtt_broker_clients', 'Clients connected to the embedded broker, the hub included (none on an external broker)', i.brokerClients === null ? [] : one(i.brokerClients)),
-    gauge('hearth_home_assistant_connected', "1 while the Home Assistant WebSocket bridge is connected (state: off, connecting, connected, disconnected, auth_failed)", [{ labels: { state: i.info.home_assistant.state }, value: i.info.home_assistant.state === 'connected' ? 1 : 0 }]),
+    // One series per state, as for jobs: a label whose value changes would start a new series each time.
+    gauge('hearth_home_assistant_state', "The Home Assistant WebSocket bridge's state: 1 for the state it is in, 0 for the others", HA_STATES.map((state) => ({ labels: { state }, value: i.info.home_assistant.state === state ? 1 : 0 }))),
   ];
 }
 

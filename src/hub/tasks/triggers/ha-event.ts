@@ -1,5 +1,6 @@
 /** Runs the task when Home Assistant fires an event, its data matched by Home Assistant's event trigger. */
 import { Type } from '@sinclair/typebox';
+import { JOB_FINISHED_EVENT } from '../../ha-types.js';
 import type { TriggerType } from './types.js';
 
 const schema = Type.Object(
@@ -17,8 +18,12 @@ export const haEventTrigger: TriggerType<typeof schema> = {
   start(t, deps, fire) {
     return deps.ha.subscribeTrigger(
       { platform: 'event', event_type: t.event_type, ...(t.data ? { event_data: t.data } : {}) },
-      () => fire(`ha_event ${t.event_type}`),
-      (message) => deps.warn(`Home Assistant refused the ha_event trigger: ${message}`),
+      (f) => {
+        // A task run on its own results would run again at each of them, without end.
+        if (t.event_type === JOB_FINISHED_EVENT && f.eventData?.task === deps.task) return;
+        fire('ha_event');
+      },
+      (message) => deps.warn(`the ha_event trigger cannot run: ${message}`),
     );
   },
 };

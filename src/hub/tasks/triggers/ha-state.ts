@@ -21,10 +21,6 @@ const schema = Type.Object(
   { additionalProperties: false },
 );
 
-type StateObject = { state?: unknown } | null | undefined;
-
-const stateText = (s: StateObject): string => (s && typeof s.state === 'string' ? s.state : 'none');
-
 export const haStateTrigger: TriggerType<typeof schema> = {
   type: 'ha_state',
   schema,
@@ -39,8 +35,8 @@ export const haStateTrigger: TriggerType<typeof schema> = {
     };
     return deps.ha.subscribeTrigger(
       trigger,
-      (v) => fire(`ha_state ${String(v.entity_id)}: ${stateText(v.from_state as StateObject)} -> ${stateText(v.to_state as StateObject)}`),
-      (message) => deps.warn(`Home Assistant refused the ha_state trigger: ${message}`),
+      () => fire('ha_state'),
+      (message) => deps.warn(`the ha_state trigger cannot run: ${message}`),
     );
   },
 };

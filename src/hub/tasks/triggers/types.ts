@@ -11,6 +11,8 @@ export interface TriggerDeps {
   ha: HaAccess;
   /** Says something went wrong with the trigger (the task's log line names the task). */
   warn(message: string): void;
+  /** The task's id. */
+  task: string;
 }
 
 export interface TriggerType<S extends TSchema = TSchema> {
